@@ -1,0 +1,89 @@
+"""automl_keras: Keras-native AutoML.
+
+Task estimators search a graph of blocks with KerasTuner oracles, refit the
+best model and export it as a plain Keras model that takes raw inputs.
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from automl_keras.blocks import (  # noqa: E402
+    ClassificationHead,
+    ConvBlock,
+    DenseBlock,
+    EfficientNetBlock,
+    ImageAugmentation,
+    ImageBlock,
+    Merge,
+    RegressionHead,
+    ResNetBlock,
+    SpatialReduction,
+    StructuredDataBlock,
+    XceptionBlock,
+)
+from automl_keras.errors import (  # noqa: E402
+    AutoMLError,
+    ConfigurationError,
+    DataError,
+    NotFittedError,
+    SearchError,
+)
+from automl_keras.graph import (  # noqa: E402
+    Block,
+    Graph,
+    Head,
+    ImageInput,
+    Input,
+    StructuredDataInput,
+)
+from automl_keras.tasks import (  # noqa: E402
+    AutoModel,
+    ImageClassifier,
+    ImageRegressor,
+    StructuredDataClassifier,
+    StructuredDataRegressor,
+)
+
+__version__ = "0.1.0"
+
+
+def load(path: str):
+    """Loads an estimator saved with `estimator.save(path)`."""
+    from automl_keras.export import load_estimator
+
+    return load_estimator(path)
+
+
+__all__ = [
+    "AutoMLError",
+    "AutoModel",
+    "Block",
+    "ClassificationHead",
+    "ConfigurationError",
+    "ConvBlock",
+    "DataError",
+    "DenseBlock",
+    "EfficientNetBlock",
+    "Graph",
+    "Head",
+    "ImageAugmentation",
+    "ImageBlock",
+    "ImageClassifier",
+    "ImageInput",
+    "ImageRegressor",
+    "Input",
+    "Merge",
+    "NotFittedError",
+    "RegressionHead",
+    "ResNetBlock",
+    "SearchError",
+    "SpatialReduction",
+    "StructuredDataBlock",
+    "StructuredDataClassifier",
+    "StructuredDataInput",
+    "StructuredDataRegressor",
+    "XceptionBlock",
+    "load",
+    "__version__",
+]

@@ -1,0 +1,209 @@
+"""General blocks: multilayer perceptron, convolutions, merging, reductions."""
+
+from __future__ import annotations
+
+import keras
+
+from automl_keras.errors import ConfigurationError
+from automl_keras.graph.block import Block, flatten_features, single_input
+from automl_keras.graph.registry import register
+
+
+@register
+class DenseBlock(Block):
+    """Fully connected layers (a multilayer perceptron).
+
+    Args:
+        num_layers: Number of Dense layers; searched in {1, 2, 3} when None.
+        units: Units of every layer; when None each layer's units are searched
+            separately (`units_0`, `units_1`, ...) in {16, ..., 1024}.
+        dropout: Dropout rate after each layer; searched in {0, 0.25, 0.5}.
+        use_batchnorm: BatchNormalization before each activation; searched.
+        name: The block's name.
+    """
+
+    def __init__(
+        self,
+        num_layers: int | None = None,
+        units: int | None = None,
+        dropout: float | None = None,
+        use_batchnorm: bool | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        self.num_layers = num_layers
+        self.units = units
+        self.dropout = dropout
+        self.use_batchnorm = use_batchnorm
+
+    def build(self, hp, inputs):
+        x = flatten_features(self, single_input(self, inputs))
+        num_layers = self.choice(hp, "num_layers", [1, 2, 3], default=2)
+        dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.0)
+        use_batchnorm = self.choice(hp, "use_batchnorm", [False, True], default=False)
+        for i in range(num_layers):
+            units = self.units
+            if units is None:
+                units = hp.Choice(
+                    self.hp_name(f"units_{i}"), [16, 32, 64, 128, 256, 512, 1024], default=128
+                )
+            x = keras.layers.Dense(units, name=f"{self.name}_dense_{i}")(x)
+            if use_batchnorm:
+                x = keras.layers.BatchNormalization(name=f"{self.name}_bn_{i}")(x)
+            x = keras.layers.ReLU(name=f"{self.name}_relu_{i}")(x)
+            if dropout > 0:
+                x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout_{i}")(x)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_layers": self.num_layers,
+            "units": self.units,
+            "dropout": self.dropout,
+            "use_batchnorm": self.use_batchnorm,
+        }
+
+
+@register
+class ConvBlock(Block):
+    """Stacks of convolutions with pooling (a plain CNN), 1-D or 2-D.
+
+    Args:
+        num_blocks: Number of conv + pooling stages; searched in {1, 2, 3}.
+        num_layers: Convolutions per stage; searched in {1, 2}.
+        filters: Filters of the first stage (doubled each stage); searched.
+        kernel_size: Kernel size; searched in {3, 5}.
+        separable: Depthwise-separable convolutions (2-D only); searched.
+        dropout: Dropout after each stage; searched in {0, 0.25, 0.5}.
+        name: The block's name.
+    """
+
+    def __init__(
+        self,
+        num_blocks: int | None = None,
+        num_layers: int | None = None,
+        filters: int | None = None,
+        kernel_size: int | None = None,
+        separable: bool | None = None,
+        dropout: float | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        self.num_blocks = num_blocks
+        self.num_layers = num_layers
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.separable = separable
+        self.dropout = dropout
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        rank = len(x.shape) - 2
+        if rank not in (1, 2):
+            raise ConfigurationError(
+                f"{self.name} needs (batch, steps, channels) or (batch, height, width, "
+                f"channels) inputs. Received shape {tuple(x.shape)}."
+            )
+        num_blocks = self.choice(hp, "num_blocks", [1, 2, 3], default=2)
+        num_layers = self.choice(hp, "num_layers", [1, 2], default=2)
+        filters = self.choice(hp, "filters", [16, 32, 64, 128], default=32)
+        kernel_size = self.choice(hp, "kernel_size", [3, 5], default=3)
+        separable = self.choice(hp, "separable", [False, True], default=False)
+        dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.25)
+        if rank == 1:
+            conv, pool, separable = keras.layers.Conv1D, keras.layers.MaxPooling1D, False
+        else:
+            conv = keras.layers.SeparableConv2D if separable else keras.layers.Conv2D
+            pool = keras.layers.MaxPooling2D
+        for b in range(num_blocks):
+            width = filters * 2**b
+            for i in range(num_layers):
+                x = conv(width, kernel_size, padding="same", name=f"{self.name}_conv_{b}_{i}")(x)
+                x = keras.layers.BatchNormalization(name=f"{self.name}_bn_{b}_{i}")(x)
+                x = keras.layers.ReLU(name=f"{self.name}_relu_{b}_{i}")(x)
+            if min(x.shape[1:-1]) >= 2:
+                x = pool(2, padding="same", name=f"{self.name}_pool_{b}")(x)
+            if dropout > 0:
+                x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout_{b}")(x)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_blocks": self.num_blocks,
+            "num_layers": self.num_layers,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "separable": self.separable,
+            "dropout": self.dropout,
+        }
+
+
+@register
+class SpatialReduction(Block):
+    """Reduces feature maps to vectors: flatten, global average or global max.
+
+    Args:
+        reduction_type: "flatten", "global_avg" or "global_max"; searched.
+        name: The block's name.
+    """
+
+    def __init__(self, reduction_type: str | None = None, name: str | None = None):
+        super().__init__(name)
+        self.reduction_type = reduction_type
+
+    def build(self, hp, inputs):
+        return reduce_spatial(self, hp, single_input(self, inputs))
+
+    def get_config(self):
+        return {**super().get_config(), "reduction_type": self.reduction_type}
+
+
+def reduce_spatial(block: Block, hp, x):
+    """Flat features from `x`, searching the reduction when `x` has spatial axes."""
+    if not hasattr(x, "shape") or len(x.shape) <= 2:
+        return flatten_features(block, x)
+    kind = getattr(block, "reduction_type", None) or hp.Choice(
+        block.hp_name("reduction_type"), ["global_avg", "flatten", "global_max"]
+    )
+    rank = len(x.shape) - 2
+    layers = {
+        "flatten": keras.layers.Flatten,
+        "global_avg": [keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D][rank - 1],
+        "global_max": [keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D][rank - 1],
+    }
+    return layers[kind](name=f"{block.name}_{kind}")(x)
+
+
+@register
+class Merge(Block):
+    """Merges several inputs into one vector by concatenation or addition.
+
+    Args:
+        merge_type: "concatenate" or "add" (inputs projected to a common width
+            when they differ); searched when None.
+        name: The block's name.
+    """
+
+    def __init__(self, merge_type: str | None = None, name: str | None = None):
+        super().__init__(name)
+        self.merge_type = merge_type
+
+    def build(self, hp, inputs):
+        tensors = [reduce_spatial(self, hp, x) for x in inputs]
+        if len(tensors) == 1:
+            return tensors[0]
+        merge_type = self.choice(hp, "merge_type", ["concatenate", "add"], default="concatenate")
+        if merge_type == "concatenate":
+            return keras.layers.Concatenate(name=f"{self.name}_concatenate")(tensors)
+        width = max(int(t.shape[-1]) for t in tensors)
+        tensors = [
+            t if int(t.shape[-1]) == width
+            else keras.layers.Dense(width, name=f"{self.name}_project_{i}")(t)
+            for i, t in enumerate(tensors)
+        ]
+        return keras.layers.Add(name=f"{self.name}_add")(tensors)
+
+    def get_config(self):
+        return {**super().get_config(), "merge_type": self.merge_type}

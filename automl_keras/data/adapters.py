@@ -1,0 +1,211 @@
+"""Turns what users pass to `fit`/`predict` into validated numpy and pandas data.
+
+Nothing here modifies the user's objects: every conversion works on a copy or a
+read-only view.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from automl_keras.errors import DataError, did_you_mean
+
+
+def describe(x) -> str:
+    """A short description of a value for error messages."""
+    if isinstance(x, np.ndarray):
+        return f"numpy array of shape {x.shape} and dtype {x.dtype}"
+    if isinstance(x, pd.DataFrame):
+        return f"DataFrame of shape {x.shape}"
+    if isinstance(x, pd.Series):
+        return f"Series of length {len(x)} and dtype {x.dtype}"
+    if isinstance(x, (list, tuple)):
+        return f"{type(x).__name__} of length {len(x)}"
+    return f"object of type {type(x).__name__}"
+
+
+def is_tf_dataset(x) -> bool:
+    """Whether `x` is a `tf.data.Dataset` (without importing TensorFlow eagerly)."""
+    return type(x).__module__.startswith("tensorflow") and hasattr(x, "element_spec")
+
+
+def dataset_to_numpy(dataset) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads a finite `tf.data.Dataset` of `x` or `(x, y)` elements into memory.
+
+    Batched and unbatched datasets are both accepted.
+    """
+    xs, ys = [], []
+    batched = None
+    for element in dataset.as_numpy_iterator():
+        if isinstance(element, tuple):
+            if len(element) not in (1, 2, 3):
+                raise DataError(
+                    "A tf.data.Dataset must yield `x` or `(x, y)` elements. "
+                    f"Received elements with {len(element)} parts."
+                )
+            x = element[0]
+            y = element[1] if len(element) > 1 else None
+        else:
+            x, y = element, None
+        xs.append(np.asarray(x))
+        if y is not None:
+            ys.append(np.asarray(y))
+    if not xs:
+        raise DataError("The tf.data.Dataset is empty: it yielded no elements.")
+    spec = dataset.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) else spec
+    batched = x_spec.shape.rank is not None and xs[0].ndim == x_spec.shape.rank
+    batched = batched and x_spec.shape[0] is None
+    stack = np.concatenate if batched else np.stack
+    x_all = stack(xs)
+    y_all = stack(ys) if ys else None
+    return x_all, y_all
+
+
+def to_image_array(x, *, argument: str = "x") -> np.ndarray:
+    """Validates image data and returns it as an `(n, height, width, channels)` array.
+
+    Args:
+        x: A numpy array or nested list of shape `(n, h, w)` or `(n, h, w, c)`.
+        argument: The argument's name, for error messages.
+
+    Returns:
+        The images; a new array only when a channel axis had to be added.
+
+    Raises:
+        DataError: If the data are empty, not numeric or of the wrong rank.
+    """
+    if isinstance(x, pd.DataFrame | pd.Series):
+        raise DataError(
+            f"Image data must be a numpy array of shape (n, height, width[, "
+            f"channels]). Received: {argument}={describe(x)}. Convert it with "
+            "`.to_numpy().reshape(n, height, width, channels)`."
+        )
+    array = np.asarray(x)
+    if array.size == 0:
+        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(array)}.")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(
+            "Image data must be numeric (uint8 pixels or floats). Received: "
+            f"{argument}={describe(array)}."
+        )
+    if array.ndim == 3:
+        array = array[..., np.newaxis]
+    if array.ndim != 4:
+        raise DataError(
+            "Image data must have rank 3 (n, height, width) or 4 (n, height, width, "
+            f"channels). Received: {argument}={describe(array)}. Reshape flat "
+            "pixels with `x.reshape(n, height, width, channels)`."
+        )
+    if array.shape[-1] > 4 and array.shape[1] <= 4:
+        raise DataError(
+            "Image data must be channels-last (n, height, width, channels). "
+            f"Received: {argument}={describe(array)}, which looks channels-first. "
+            "Use `np.moveaxis(x, 1, -1)`."
+        )
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise DataError(
+            f"Image data contain NaN or infinite values. Received: {argument}="
+            f"{describe(array)} with {int((~np.isfinite(array)).sum())} such values."
+        )
+    return array
+
+
+def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
+    """Returns structured data as a DataFrame (a CSV path is read).
+
+    Args:
+        x: A DataFrame, a path to a CSV file, a 2-D numpy array or a dict of
+            columns.
+        argument: The argument's name, for error messages.
+
+    Raises:
+        DataError: If the data cannot be read as a table or are empty.
+    """
+    if isinstance(x, str | os.PathLike):
+        path = os.fspath(x)
+        if not os.path.exists(path):
+            raise DataError(f"No such CSV file: {argument}={path!r}.")
+        frame = pd.read_csv(path, skipinitialspace=True)
+    elif isinstance(x, pd.DataFrame):
+        frame = x
+    elif isinstance(x, pd.Series):
+        frame = x.to_frame()
+    elif isinstance(x, dict):
+        frame = pd.DataFrame(x)
+    else:
+        array = np.asarray(x)
+        if array.ndim == 1:
+            array = array[:, np.newaxis]
+        if array.ndim != 2:
+            raise DataError(
+                "Structured data must be a DataFrame, a CSV path or a 2-D array. "
+                f"Received: {argument}={describe(array)}."
+            )
+        frame = pd.DataFrame(array, columns=[f"column_{i}" for i in range(array.shape[1])])
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(frame)}.")
+    frame.columns = [str(c) for c in frame.columns] if not all(
+        isinstance(c, str) for c in frame.columns
+    ) else frame.columns
+    return frame
+
+
+def split_target(frame: pd.DataFrame, target, *, argument: str = "x"):
+    """Splits `target` column(s) off a DataFrame without modifying it.
+
+    Returns:
+        `(features, target_values)`; `target_values` is a Series or a DataFrame.
+    """
+    names = [target] if isinstance(target, str) else list(target)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise DataError(
+            f"target={missing[0]!r} is not a column of {argument}. Its columns are "
+            f"{list(frame.columns)}.{did_you_mean(missing[0], frame.columns)}"
+        )
+    features = frame.drop(columns=names)
+    if features.shape[1] == 0:
+        raise DataError(
+            f"{argument} has no columns left once the target {names} is removed."
+        )
+    values = frame[names[0]] if isinstance(target, str) else frame[names]
+    return features, values
+
+
+def to_target_array(y, *, argument: str = "y") -> np.ndarray:
+    """Returns targets as a numpy array (1-D labels or a 2-D matrix)."""
+    if y is None:
+        raise DataError(
+            f"`{argument}` is missing. Pass the targets as `{argument}`, or the name "
+            "of the target column as `target=` for a DataFrame or CSV file."
+        )
+    if isinstance(y, pd.DataFrame | pd.Series):
+        array = y.to_numpy()
+    elif isinstance(y, Sequence) and not isinstance(y, str):
+        array = np.asarray(list(y))
+    else:
+        array = np.asarray(y)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 0 or array.shape[0] == 0:
+        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(y)}.")
+    if array.ndim > 2:
+        raise DataError(
+            f"Targets must be 1-D (labels or values) or 2-D (one-hot, multi-label "
+            f"or several outputs). Received: {argument}={describe(array)}."
+        )
+    return array
+
+
+def check_same_length(x_len: int, y_len: int, *, x_name="x", y_name="y") -> None:
+    """Raises a DataError when inputs and targets differ in length."""
+    if x_len != y_len:
+        raise DataError(
+            f"`{x_name}` and `{y_name}` must have the same number of samples. "
+            f"Received: {x_len} samples in {x_name} and {y_len} in {y_name}."
+        )

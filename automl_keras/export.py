@@ -1,0 +1,92 @@
+"""Saving and loading whole estimators (JSON + one `.keras` model, no pickles)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import keras_tuner
+import pandas as pd
+
+from automl_keras.data.analysis import TargetEncoder
+from automl_keras.errors import DataError
+from automl_keras.graph.graph import Graph
+
+STATE_FILE = "estimator.json"
+MODEL_FILE = "model.keras"
+LEADERBOARD_FILE = "leaderboard.csv"
+
+
+def _task_classes() -> dict:
+    from automl_keras import tasks
+
+    return {name: getattr(tasks, name) for name in tasks.__all__}
+
+
+def save_estimator(estimator, path: str) -> None:
+    """Writes a fitted estimator to the folder `path`."""
+    estimator._check_fitted()
+    os.makedirs(path, exist_ok=True)
+    params = {
+        k: v for k, v in estimator.get_params(deep=False).items() if k not in ("inputs", "outputs")
+    }
+    if not isinstance(params.get("tuner"), str):
+        params["tuner"] = "greedy"
+    graph = estimator.graph_
+    state = {
+        "class_name": type(estimator).__name__,
+        "params": params,
+        "graph": graph.get_config(),
+        "profiles": [node.profile.get_config() for node in graph.inputs],
+        "encoders": [e.get_config() for e in estimator.encoders_],
+        "best_hyperparameters": estimator.best_hyperparameters_.get_config(),
+        "best_trial_id": estimator.best_trial_id_,
+        "history": estimator.history_,
+        "refit": estimator.refit_,
+        "fit_seconds": estimator.fit_seconds_,
+    }
+    estimator.best_model_.save(os.path.join(path, MODEL_FILE))
+    estimator.leaderboard_.to_csv(os.path.join(path, LEADERBOARD_FILE), index=False)
+    tmp = os.path.join(path, STATE_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1, default=str)
+    os.replace(tmp, os.path.join(path, STATE_FILE))
+
+
+def load_estimator(path: str):
+    """Reads an estimator written by `save_estimator`."""
+    state_path = os.path.join(path, STATE_FILE)
+    if not os.path.exists(state_path):
+        raise DataError(
+            f"{path!r} is not a saved estimator folder: {STATE_FILE} is missing. Save "
+            "one with estimator.save(path)."
+        )
+    with open(state_path) as f:
+        state = json.load(f)
+    graph = Graph.from_config(state["graph"])
+    for node, profile in zip(graph.inputs, state["profiles"]):
+        node.profile = node.profile_class.from_config(profile)
+    encoders = [TargetEncoder.from_config(c) for c in state["encoders"]]
+    for head, encoder in zip(graph.heads, encoders):
+        head.encoder = encoder
+    cls = _task_classes()[state["class_name"]]
+    params = dict(state["params"])
+    if state["class_name"] == "AutoModel":
+        params["inputs"], params["outputs"] = graph.inputs, graph.outputs
+    estimator = cls(**params)
+    estimator.graph_ = graph
+    estimator.encoders_ = encoders
+    estimator.best_model_ = keras.models.load_model(os.path.join(path, MODEL_FILE))
+    estimator.best_hyperparameters_ = keras_tuner.HyperParameters.from_config(
+        state["best_hyperparameters"]
+    )
+    estimator.best_trial_id_ = state["best_trial_id"]
+    estimator.history_ = state["history"]
+    estimator.refit_ = state["refit"]
+    estimator.fit_seconds_ = state["fit_seconds"]
+    estimator.leaderboard_ = pd.read_csv(os.path.join(path, LEADERBOARD_FILE))
+    estimator.project_dir_ = None
+    if graph.heads[0].task == "classification" and len(graph.heads) == 1:
+        estimator.classes_ = encoders[0].classes_array
+    return estimator

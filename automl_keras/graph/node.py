@@ -1,0 +1,230 @@
+"""Input nodes and the symbolic nodes that blocks produce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from automl_keras.data import adapters
+from automl_keras.data.analysis import CATEGORICAL, ImageProfile, StructuredProfile
+from automl_keras.graph.registry import register
+
+
+class Node:
+    """A symbolic value in a graph: an input, or the output of a block or head.
+
+    Args:
+        producer: The block that computes this node, or None for an input.
+        inputs: The nodes the producer consumes.
+    """
+
+    def __init__(self, producer=None, inputs=()):
+        self.producer = producer
+        self.inputs = list(inputs)
+
+
+@dataclass
+class StructuredFeatures:
+    """What a structured input hands to the blocks after its fixed preprocessing.
+
+    Attributes:
+        numerical: Imputed, normalised numbers (with missing-value indicators),
+            shape `(batch, n)`, or None.
+        categorical: `(indices, vocabulary_size)` per categorical column; indices
+            have shape `(batch,)`, 0 is out-of-vocabulary or missing.
+    """
+
+    numerical: object = None
+    categorical: list = field(default_factory=list)
+
+
+class Input(Node):
+    """Base class of graph inputs: adapts, analyses and feeds one kind of data.
+
+    Args:
+        name: The input's name; also the exported model's input name.
+    """
+
+    default_name = "input"
+    #: The class of `profile` (rebuilt from JSON when an estimator is loaded).
+    profile_class = None
+    #: Whether the model takes this input as several named tensors (a dict).
+    keyed = False
+
+    def __init__(self, name: str | None = None):
+        super().__init__()
+        self.name = name or self.default_name
+        self.profile = None
+
+    def adapt(self, x, *, argument: str = "x"):
+        """Validates user data and returns it in this input's canonical form."""
+        raise NotImplementedError
+
+    def analyse(self, data) -> None:
+        """Learns the profile (shapes, statistics) from training data."""
+        raise NotImplementedError
+
+    def check(self, data, *, argument: str = "x") -> None:
+        """Raises DataError when data do not fit the learned profile."""
+
+    def num_samples(self, data) -> int:
+        return len(data)
+
+    def take(self, data, indices):
+        """The samples at `indices`."""
+        return data[indices]
+
+    def concat(self, first, second):
+        return np.concatenate([first, second])
+
+    def model_arrays(self, data) -> dict:
+        """The arrays fed to the Keras model, keyed by Keras input name."""
+        raise NotImplementedError
+
+    def build(self, hp) -> tuple[dict, object]:
+        """Creates Keras inputs and the fixed preprocessing.
+
+        Returns:
+            `(keras_inputs, output)`: the Keras `Input` tensors by name and the
+            value handed to the blocks.
+        """
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**config)
+
+
+@register
+class ImageInput(Input):
+    """Image data: arrays of shape `(n, height, width[, channels])`.
+
+    Inside the model the pixels are normalised with the per-channel mean and
+    variance of the training images, so the exported model takes raw pixels.
+
+    Args:
+        name: The input's name.
+    """
+
+    default_name = "image"
+    profile_class = ImageProfile
+
+    def adapt(self, x, *, argument: str = "x"):
+        if adapters.is_tf_dataset(x):
+            x, _ = adapters.dataset_to_numpy(x)
+        return adapters.to_image_array(x, argument=argument)
+
+    def analyse(self, data) -> None:
+        self.profile = ImageProfile.fit(data)
+
+    def check(self, data, *, argument: str = "x") -> None:
+        self.profile.check(data, argument=argument)
+
+    def model_arrays(self, data) -> dict:
+        return {self.name: data.astype("float32", copy=False)}
+
+    def build(self, hp):
+        profile = self.profile
+        inputs = keras.Input(shape=tuple(profile.shape), dtype="float32", name=self.name)
+        output = keras.layers.Normalization(
+            axis=-1, mean=profile.mean, variance=profile.variance, name=f"{self.name}_normalize"
+        )(inputs)
+        return {self.name: inputs}, output
+
+
+@register
+class StructuredDataInput(Input):
+    """Tabular data: a DataFrame, a CSV path, a dict of columns or a 2-D array.
+
+    Each column becomes a named input of the model. Numerical columns are
+    imputed (training mean, plus a missing indicator) and normalised; categorical
+    columns are looked up in their training vocabulary. All of it happens in
+    built-in Keras layers, so the exported model takes raw columns.
+
+    Args:
+        name: The input's name.
+        column_types: Optional `{column: "numerical" | "categorical"}` overrides.
+        max_vocabulary: Most frequent values kept per categorical column.
+    """
+
+    default_name = "structured_data"
+    keyed = True
+    profile_class = StructuredProfile
+
+    def __init__(
+        self,
+        name: str | None = None,
+        column_types: dict | None = None,
+        max_vocabulary: int = 1000,
+    ):
+        super().__init__(name)
+        self.column_types = column_types
+        self.max_vocabulary = max_vocabulary
+
+    def adapt(self, x, *, argument: str = "x"):
+        return adapters.to_frame(x, argument=argument)
+
+    def analyse(self, data) -> None:
+        self.profile = StructuredProfile.fit(
+            data, self.column_types, max_vocabulary=self.max_vocabulary
+        )
+
+    def check(self, data, *, argument: str = "x") -> None:
+        self.profile.to_arrays(data.head(1), argument=argument)
+
+    def take(self, data, indices):
+        return data.iloc[indices]
+
+    def concat(self, first, second):
+        import pandas as pd
+
+        return pd.concat([first, second], ignore_index=True)
+
+    def model_arrays(self, data) -> dict:
+        return self.profile.to_arrays(data)
+
+    def build(self, hp):
+        inputs, numbers, categorical = {}, [], []
+        for column in self.profile.columns:
+            if column.type == CATEGORICAL:
+                tensor = keras.Input(shape=(), dtype="string", name=column.name)
+                lookup = keras.layers.StringLookup(
+                    vocabulary=column.vocabulary or [""],
+                    num_oov_indices=1,
+                    name=f"{self.name}_{_safe(column.name)}_lookup",
+                )
+                categorical.append((lookup(tensor), lookup.vocabulary_size()))
+            else:
+                tensor = keras.Input(shape=(), dtype="float32", name=column.name)
+                value = keras.ops.expand_dims(tensor, -1)
+                missing = keras.ops.isnan(value)
+                value = keras.ops.where(missing, column.mean, value)
+                value = (value - column.mean) / float(np.sqrt(column.variance))
+                numbers.append(value)
+                if column.has_missing:
+                    numbers.append(keras.ops.cast(missing, "float32"))
+            inputs[column.name] = tensor
+        numerical = None
+        if numbers:
+            numerical = (
+                numbers[0]
+                if len(numbers) == 1
+                else keras.layers.Concatenate(name=f"{self.name}_numbers")(numbers)
+            )
+        return inputs, StructuredFeatures(numerical, categorical)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "column_types": self.column_types,
+            "max_vocabulary": self.max_vocabulary,
+        }
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_" else "_" for ch in name)

@@ -1,0 +1,26 @@
+"""Name -> class registry used to rebuild graphs from their configs."""
+
+from __future__ import annotations
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register(cls: type) -> type:
+    """Class decorator: makes a block, head or input rebuildable from its config."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def serialize(obj) -> dict:
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def deserialize(data: dict):
+    from automl_keras.errors import ConfigurationError, did_you_mean
+
+    name = data["class_name"]
+    if name not in _REGISTRY:
+        raise ConfigurationError(
+            f"Unknown graph element {name!r}.{did_you_mean(name, _REGISTRY)}"
+        )
+    return _REGISTRY[name].from_config(data["config"])

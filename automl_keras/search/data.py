@@ -1,0 +1,86 @@
+"""The arrays of a search, turned into `tf.data` pipelines for Keras.
+
+This is the one place that touches TensorFlow's data API; string columns need
+it with the TensorFlow backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+
+def make_dataset(
+    inputs,
+    targets=None,
+    sample_weight=None,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """A batched dataset of `inputs` (a dict or array) and optional targets."""
+    parts = [inputs]
+    if targets is not None:
+        parts.append(targets)
+        if sample_weight is not None:
+            parts.append(np.asarray(sample_weight, dtype="float32"))
+    dataset = tf.data.Dataset.from_tensor_slices(tuple(parts) if len(parts) > 1 else inputs)
+    if shuffle:
+        count = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
+        dataset = dataset.shuffle(min(count, 100_000), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class SearchData:
+    """Training and validation arrays of a search, shaped for the model.
+
+    Attributes:
+        x_train, x_val: Model inputs (array or dict of arrays).
+        y_train, y_val: Model targets (array or dict by head name).
+        w_train, w_val: Optional sample weights.
+        class_weight: Optional class weights (single-output models).
+        seed: Shuffling seed.
+    """
+
+    x_train: object
+    y_train: object
+    x_val: object
+    y_val: object
+    w_train: np.ndarray | None = None
+    w_val: np.ndarray | None = None
+    class_weight: dict | None = None
+    seed: int = 0
+
+    @property
+    def num_train(self) -> int:
+        x = self.x_train
+        return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+    def train(self, batch_size: int) -> tf.data.Dataset:
+        return make_dataset(
+            self.x_train, self.y_train, self.w_train,
+            batch_size=batch_size, shuffle=True, seed=self.seed,
+        )
+
+    def validation(self, batch_size: int) -> tf.data.Dataset:
+        return make_dataset(self.x_val, self.y_val, self.w_val, batch_size=batch_size)
+
+    def combined(self, batch_size: int) -> tf.data.Dataset:
+        """Training and validation data together, for the final refit."""
+        x = _concat(self.x_train, self.x_val)
+        y = _concat(self.y_train, self.y_val)
+        w = None
+        if self.w_train is not None:
+            w_val = self.w_val if self.w_val is not None else np.ones(len(self.y_val))
+            w = np.concatenate([self.w_train, w_val])
+        return make_dataset(x, y, w, batch_size=batch_size, shuffle=True, seed=self.seed)
+
+
+def _concat(first, second):
+    if isinstance(first, dict):
+        return {k: np.concatenate([first[k], second[k]]) for k in first}
+    return np.concatenate([first, second])

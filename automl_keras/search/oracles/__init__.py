@@ -1,0 +1,84 @@
+"""Oracles: each search algorithm only proposes the next trial's values."""
+
+from __future__ import annotations
+
+import keras_tuner
+
+from automl_keras.errors import ConfigurationError, did_you_mean
+from automl_keras.search.oracles.base import BudgetedOracle
+from automl_keras.search.oracles.greedy import GreedyOracle
+
+
+class RandomOracle(BudgetedOracle, keras_tuner.oracles.RandomSearchOracle):
+    """KerasTuner's random search, stopped by the time budget."""
+
+    def populate_space(self, trial_id):
+        return self.stop_response() or super().populate_space(trial_id)
+
+
+class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
+    """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget."""
+
+    def populate_space(self, trial_id):
+        return self.stop_response() or super().populate_space(trial_id)
+
+
+class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
+    """KerasTuner's Hyperband, stopped by the time budget."""
+
+    def populate_space(self, trial_id):
+        return self.stop_response() or super().populate_space(trial_id)
+
+
+TUNERS = ("greedy", "random", "bayesian", "hyperband")
+
+
+def check_tuner_name(tuner) -> None:
+    """Raises ConfigurationError for an unknown tuner name (with a suggestion)."""
+    if isinstance(tuner, str) and tuner not in TUNERS:
+        raise ConfigurationError(
+            f"Unknown tuner {tuner!r}. Expected one of {list(TUNERS)}."
+            f"{did_you_mean(tuner, TUNERS)}"
+        )
+    if not isinstance(tuner, str) and not isinstance(tuner, keras_tuner.Oracle):
+        raise ConfigurationError(
+            "tuner must be a name or a keras_tuner.Oracle instance. Received: "
+            f"tuner={tuner!r}."
+        )
+
+
+def make_oracle(
+    tuner,
+    *,
+    objective,
+    max_trials: int | None,
+    seed: int,
+    initial_hps: list | None = None,
+    max_epochs: int = 100,
+):
+    """Creates the oracle for a tuner name (or returns a given oracle)."""
+    check_tuner_name(tuner)
+    if isinstance(tuner, keras_tuner.Oracle):
+        return tuner
+    # KerasTuner treats a seed of 0 as "no seed": shift by one.
+    common = {"objective": objective, "seed": seed + 1, "max_consecutive_failed_trials": 3}
+    if tuner == "greedy":
+        return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
+    if tuner == "random":
+        return RandomOracle(max_trials=max_trials, **common)
+    if tuner == "bayesian":
+        return BayesianOracle(max_trials=max_trials, num_initial_points=2, **common)
+    oracle = HyperbandOracle(max_epochs=max_epochs, factor=3, **common)
+    oracle.max_trials = max_trials
+    return oracle
+
+
+__all__ = [
+    "BayesianOracle",
+    "GreedyOracle",
+    "HyperbandOracle",
+    "RandomOracle",
+    "TUNERS",
+    "check_tuner_name",
+    "make_oracle",
+]

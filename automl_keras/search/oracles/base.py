@@ -1,0 +1,56 @@
+"""Behaviour every oracle shares: stopping at the budget, seeding."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from keras_tuner.engine.trial import TrialStatus
+
+
+class BudgetedOracle:
+    """Mixin for `keras_tuner.Oracle` classes: stop proposing when time is up.
+
+    The estimator sets `budget` (a `Budget`) and `min_trial_seconds` (the
+    shortest trial worth starting) before the search; both stay out of the
+    oracle's saved state.
+    """
+
+    budget = None
+    min_trial_seconds = 0.0
+
+    def stop_response(self) -> dict | None:
+        """The "stop the search" response once the budget is spent, else None."""
+        budget = self.budget
+        if budget is not None and budget.trial_time_left() <= self.min_trial_seconds:
+            return {"status": TrialStatus.STOPPED, "values": None}
+        return None
+
+
+def values_key(values: dict) -> str:
+    """A hashable key for a set of hyperparameter values."""
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+def active_values(hyperparameters) -> dict:
+    """The values of the active hyperparameters only."""
+    return {
+        hp.name: hyperparameters.values[hp.name]
+        for hp in hyperparameters.space
+        if hyperparameters.is_active(hp) and hp.name in hyperparameters.values
+    }
+
+
+def random_values(space, rng: random.Random, start: dict | None = None) -> dict:
+    """Samples active hyperparameters (keeping those given in `start`)."""
+    hp = space.copy()
+    hp.values = {}
+    start = start or {}
+    for item in hp.space:
+        if not hp.is_active(item):
+            continue
+        if item.name in start:
+            hp.values[item.name] = start[item.name]
+        else:
+            hp.values[item.name] = item.random_sample(rng.randint(0, 2**31 - 1))
+    return active_values(hp)

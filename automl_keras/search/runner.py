@@ -1,0 +1,212 @@
+"""Runs trials: build, train with early stopping and a deadline, report, keep."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import logging
+import math
+import os
+import shutil
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+from keras_tuner.engine.trial import TrialStatus
+
+from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.data import SearchData
+
+logger = logging.getLogger("automl_keras")
+
+INFO_FILE = "automl_trial.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
+    """Trains one model per trial on KerasTuner's public tuner API.
+
+    Each trial builds the hypermodel, trains with early stopping (when the
+    number of epochs is not fixed), a NaN guard and the budget's deadline,
+    records what happened (epochs, best epoch, seconds, parameters) next to the
+    trial, and keeps weights only for the best `max_checkpoints` trials.
+
+    Args:
+        oracle: The oracle that proposes trials.
+        hypermodel: A `GraphHyperModel`.
+        directory: The folder of search projects.
+        project_name: This search's subfolder.
+        overwrite: Start afresh instead of resuming a saved search.
+        budget: The time budget.
+        max_checkpoints: How many trials keep their weights.
+        patience: Early-stopping patience (epochs).
+        seed: Seed for weight initialisation and shuffling.
+    """
+
+    def __init__(
+        self,
+        oracle,
+        hypermodel,
+        *,
+        directory: str,
+        project_name: str,
+        overwrite: bool,
+        budget: Budget,
+        max_checkpoints: int = 3,
+        patience: int = 5,
+        seed: int = 0,
+    ):
+        self.budget = budget
+        self.max_checkpoints = max_checkpoints
+        self.patience = patience
+        self.seed = seed
+        super().__init__(
+            oracle, hypermodel, directory=directory, project_name=project_name,
+            overwrite=overwrite,
+        )
+
+    # -- one trial --------------------------------------------------------------
+    def run_trial(
+        self,
+        trial,
+        data: SearchData,
+        *,
+        epochs: int | None,
+        max_epochs: int,
+        batch_size: int,
+        callbacks=None,
+        fit_verbose: int = 0,
+    ):
+        keras.utils.clear_session(free_memory=True)
+        gc.collect()
+        keras.utils.set_random_seed(self.seed + int(trial.trial_id or 0))
+        hp = trial.hyperparameters
+        model = self.hypermodel.build(hp)
+        initial_epoch, num_epochs = 0, epochs or max_epochs
+        if "tuner/epochs" in hp.values:
+            num_epochs = hp.values["tuner/epochs"]
+            initial_epoch = hp.values.get("tuner/initial_epoch", 0)
+            parent = hp.values.get("tuner/trial_id")
+            if parent and os.path.exists(self._weights_path(parent)):
+                model.load_weights(self._weights_path(parent))
+            else:
+                initial_epoch = 0
+        deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
+        fit_callbacks = [deadline, keras.callbacks.TerminateOnNaN()]
+        if epochs is None and "tuner/epochs" not in hp.values:
+            fit_callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=self.oracle.objective.name,
+                    mode=self.oracle.objective.direction,
+                    patience=self.patience,
+                    restore_best_weights=True,
+                )
+            )
+        fit_callbacks += [copy.deepcopy(c) for c in callbacks or []]
+        started = time.monotonic()
+        history = model.fit(
+            data.train(batch_size),
+            validation_data=data.validation(batch_size),
+            epochs=num_epochs,
+            initial_epoch=initial_epoch,
+            callbacks=fit_callbacks,
+            class_weight=data.class_weight,
+            shuffle=False,
+            verbose=fit_verbose,
+        )
+        fit_seconds = time.monotonic() - started
+        losses = history.history.get("loss", [])
+        if any(not math.isfinite(v) for v in losses):
+            raise keras_tuner.errors.FailedTrialError(
+                "The training loss became NaN or infinite; try a lower learning rate."
+            )
+        if not history.history.get(self.oracle.objective.name):
+            # Stopped by the deadline inside the first epoch: score what we have.
+            results = model.evaluate(data.validation(batch_size), verbose=0, return_dict=True)
+            results = {f"val_{k}": float(v) for k, v in results.items()}
+            history.history = {k: [v] for k, v in results.items()}
+            history.epoch = [initial_epoch]
+        objective = self.oracle.objective
+        scores = history.history[objective.name]
+        best = int(np.argmin(scores) if objective.direction == "min" else np.argmax(scores))
+        epochs_run = len(scores)
+        info = {
+            "epochs": epochs_run,
+            "best_epoch": initial_epoch + best,
+            "best_index": best,
+            "fit_seconds": round(fit_seconds, 3),
+            "seconds_per_epoch": fit_seconds / max(epochs_run, 1),
+            "num_params": int(model.count_params()),
+            "stopped_by_deadline": deadline.stopped,
+            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+            "batch_size": batch_size,
+        }
+        self._write_info(trial.trial_id, info)
+        self.save_model(trial.trial_id, model)
+        del model
+        return history
+
+    # -- checkpoints ------------------------------------------------------------
+    def _weights_path(self, trial_id) -> str:
+        return os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE)
+
+    def save_model(self, trial_id, model, step=0):
+        os.makedirs(self.get_trial_dir(trial_id), exist_ok=True)
+        model.save_weights(self._weights_path(trial_id))
+
+    def load_model(self, trial):
+        model = self.hypermodel.build(trial.hyperparameters)
+        model.load_weights(self._weights_path(trial.trial_id))
+        return model
+
+    def has_checkpoint(self, trial_id) -> bool:
+        return os.path.exists(self._weights_path(trial_id))
+
+    def prune_checkpoints(self) -> None:
+        """Deletes the weights of all but the best `max_checkpoints` trials."""
+        keep = {t.trial_id for t in self.oracle.get_best_trials(self.max_checkpoints)}
+        for trial_id, trial in self.oracle.trials.items():
+            if trial_id in keep or trial.status == TrialStatus.RUNNING:
+                continue
+            path = self._weights_path(trial_id)
+            if os.path.exists(path):
+                os.remove(path)
+            for entry in ("checkpoint", "checkpoint.weights.h5"):
+                extra = os.path.join(self.get_trial_dir(trial_id), entry)
+                if os.path.isdir(extra):
+                    shutil.rmtree(extra, ignore_errors=True)
+
+    # -- bookkeeping ------------------------------------------------------------
+    def _write_info(self, trial_id, info: dict) -> None:
+        folder = self.get_trial_dir(trial_id)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, INFO_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(info, f)
+        os.replace(tmp, path)
+
+    def trial_info(self, trial_id) -> dict:
+        path = os.path.join(self.get_trial_dir(trial_id), INFO_FILE)
+        if not os.path.exists(path):
+            return {}
+        with open(path) as f:
+            return json.load(f)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.prune_checkpoints()
+        best = self.oracle.get_best_trials(1)
+        if best:
+            info = self.trial_info(best[0].trial_id)
+            self.budget.reserve = self.refit_seconds(info)
+
+    def refit_seconds(self, info: dict) -> float:
+        """Estimated seconds to refit a trial on training + validation data."""
+        if not info:
+            return 0.0
+        return info["seconds_per_epoch"] * (info["best_epoch"] + 1) * self.refit_scale
+
+    refit_scale = 1.25

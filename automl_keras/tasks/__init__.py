@@ -1,0 +1,16 @@
+"""Task estimators: thin choices of inputs, blocks, heads and first trials."""
+
+from automl_keras.tasks.auto_model import AutoModel
+from automl_keras.tasks.image import ImageClassifier, ImageRegressor
+from automl_keras.tasks.structured import (
+    StructuredDataClassifier,
+    StructuredDataRegressor,
+)
+
+__all__ = [
+    "AutoModel",
+    "ImageClassifier",
+    "ImageRegressor",
+    "StructuredDataClassifier",
+    "StructuredDataRegressor",
+]

@@ -1,0 +1,91 @@
+"""`AutoModel`: search any graph of inputs, blocks and heads."""
+
+from __future__ import annotations
+
+import copy
+
+from automl_keras.blocks.heads import ClassificationHead
+from automl_keras.graph.graph import Graph
+from automl_keras.tasks.base import BaseAutoModel
+
+
+class AutoModel(BaseAutoModel):
+    """Searches a model for a graph that you wire from inputs, blocks and heads.
+
+    Example:
+
+    ```python
+    import automl_keras as ak
+    image = ak.ImageInput()
+    table = ak.StructuredDataInput()
+    merged = ak.Merge()([ak.ImageBlock()(image), ak.DenseBlock()(ak.StructuredDataBlock()(table))])
+    model = ak.AutoModel(
+        inputs=[image, table],
+        outputs=[ak.ClassificationHead(name="label")(merged),
+                 ak.RegressionHead(name="score")(merged)],
+        max_trials=3)
+    model.fit([images, frame], {"label": labels, "score": scores})
+    ```
+
+    Args:
+        inputs: The graph's input nodes (one or a list).
+        outputs: The nodes produced by heads (one or a list).
+        max_trials: Most trials to run; None runs until `time_limit`.
+        time_limit: Seconds for the whole `fit`, or None.
+        tuner: "greedy", "random", "bayesian", "hyperband" or an Oracle.
+        objective: The validation metric that ranks trials.
+        seed: Seed for proposals, weights and splits.
+        directory: Folder for search projects.
+        project_name: Subfolder of this search.
+        overwrite: Start afresh instead of resuming.
+        refit: Refit the best trial on training + validation data.
+        max_epochs: Most epochs per trial with early stopping.
+        max_checkpoints: Number of best trials whose weights are kept.
+    """
+
+    def __init__(
+        self,
+        inputs,
+        outputs,
+        *,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "auto_model",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.inputs = inputs
+        self.outputs = outputs
+        self.max_trials = max_trials
+        self.time_limit = time_limit
+        self.tuner = tuner
+        self.objective = objective
+        self.seed = seed
+        self.directory = directory
+        self.project_name = project_name
+        self.overwrite = overwrite
+        self.refit = refit
+        self.max_epochs = max_epochs
+        self.max_checkpoints = max_checkpoints
+
+    def _make_graph(self) -> Graph:
+        inputs, outputs = copy.deepcopy((self.inputs, self.outputs))
+        return Graph(inputs, outputs)
+
+    @property
+    def _estimator_type(self):
+        outputs = self.outputs if isinstance(self.outputs, list | tuple) else [self.outputs]
+        if len(outputs) == 1 and isinstance(outputs[0].producer, ClassificationHead):
+            return "classifier"
+        return "regressor" if len(outputs) == 1 else None
+
+    def predict_proba(self, x, *, batch_size: int = 256):
+        """Class probabilities of each classification head (others: values)."""
+        outputs = self._raw_outputs(x, batch_size)
+        return outputs[0] if len(outputs) == 1 else outputs

@@ -1,0 +1,463 @@
+"""The sklearn-compatible estimator behind every task and `AutoModel`."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import tempfile
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from automl_keras.data import adapters
+from automl_keras.data.splitting import validation_indices
+from automl_keras.errors import (
+    ConfigurationError,
+    DataError,
+    NotFittedError,
+    SearchError,
+)
+from automl_keras.graph.graph import Graph
+from automl_keras.hypermodel import GraphHyperModel
+from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.oracles import check_tuner_name, make_oracle
+from automl_keras.search.runner import SearchTuner
+
+logger = logging.getLogger("automl_keras")
+
+DEFAULT_MAX_TRIALS = 10
+
+
+class BaseAutoModel(BaseEstimator):
+    """Search, select and refit a Keras model for a graph of blocks.
+
+    Subclasses say which graph to search (`_make_graph`) and which first trials
+    the greedy tuner tries (`_initial_hps`); everything else lives here.
+    The constructor only stores its arguments (scikit-learn's contract).
+    """
+
+    _estimator_type = None
+
+    # -- to be provided by tasks ------------------------------------------------
+    def _make_graph(self) -> Graph:
+        raise NotImplementedError
+
+    def _initial_hps(self) -> list:
+        return []
+
+    # -- validation ---------------------------------------------------------------
+    def _check_params(self) -> None:
+        max_trials = self.max_trials
+        if max_trials is not None and (
+            not isinstance(max_trials, int | np.integer) or max_trials < 1
+        ):
+            raise ConfigurationError(
+                f"max_trials must be an integer >= 1 or None. Received: max_trials={max_trials!r}."
+            )
+        if self.time_limit is not None and not (
+            isinstance(self.time_limit, int | float) and self.time_limit > 0
+        ):
+            raise ConfigurationError(
+                "time_limit must be a positive number of seconds or None. Received: "
+                f"time_limit={self.time_limit!r}."
+            )
+        check_tuner_name(self.tuner)
+        if self.seed is not None and not isinstance(self.seed, int | np.integer):
+            raise ConfigurationError(f"seed must be an integer or None. Received: seed={self.seed!r}.")
+
+    # -- data ---------------------------------------------------------------------
+    def _split_xy(self, graph: Graph, x, y, target, *, argument="x"):
+        """Adapted per-input data and per-head targets (lists in graph order)."""
+        inputs, heads = graph.inputs, graph.heads
+        if target is not None:
+            if len(inputs) != 1 or not inputs[0].keyed:
+                raise ConfigurationError(
+                    "target= names the label column of a DataFrame or CSV file and "
+                    "needs a single structured input. Pass y= instead."
+                )
+            if y is not None:
+                raise ConfigurationError("Pass either y or target, not both.")
+            frame = adapters.to_frame(x, argument=argument)
+            frame, y = adapters.split_target(frame, target, argument=argument)
+            x = frame
+            if isinstance(target, list | tuple) and len(heads) > 1:
+                y = [y[name] for name in target]
+        xs = self._per_node(x, inputs, "inputs", argument)
+        data = [node.adapt(v, argument=f"{argument}[{node.name!r}]" if len(inputs) > 1 else argument)
+                for node, v in zip(inputs, xs)]
+        if y is None and len(inputs) == 1 and adapters.is_tf_dataset(x):
+            _, y = adapters.dataset_to_numpy(x)
+        targets = None
+        if y is not None or not heads:
+            ys = self._per_node(y, heads, "heads", "y")
+            targets = [adapters.to_target_array(v, argument="y" if len(heads) == 1 else f"y[{h.name!r}]")
+                       for h, v in zip(heads, ys)]
+        return data, targets
+
+    @staticmethod
+    def _per_node(value, nodes, kind, argument):
+        if len(nodes) == 1:
+            if isinstance(value, dict) and nodes[0].name in value and len(value) == 1:
+                return [value[nodes[0].name]]
+            return [value]
+        names = [n.name for n in nodes]
+        if isinstance(value, dict):
+            missing = [n for n in names if n not in value]
+            if missing:
+                raise DataError(
+                    f"{argument} must have one entry per graph {kind[:-1]}: {names}. "
+                    f"Missing: {missing}."
+                )
+            return [value[n] for n in names]
+        if isinstance(value, list | tuple) and len(value) == len(nodes):
+            return list(value)
+        raise DataError(
+            f"The graph has {len(nodes)} {kind} ({names}): pass {argument} as a list "
+            f"in that order or a dict keyed by those names. Received: "
+            f"{adapters.describe(value)}."
+        )
+
+    def _check_lengths(self, graph, data, targets):
+        lengths = [node.num_samples(d) for node, d in zip(graph.inputs, data)]
+        if len(set(lengths)) > 1:
+            raise DataError(
+                f"All inputs must have the same number of samples. Received: {lengths}."
+            )
+        if targets is not None:
+            for head, t in zip(graph.heads, targets):
+                adapters.check_same_length(lengths[0], len(t), y_name=f"y for {head.name!r}")
+        return lengths[0]
+
+    def _model_inputs(self, graph, data):
+        arrays = {}
+        for node, d in zip(graph.inputs, data):
+            arrays.update(node.model_arrays(d))
+        return graph.pack_inputs(arrays)
+
+    # -- fit ----------------------------------------------------------------------
+    def fit(
+        self,
+        x=None,
+        y=None,
+        *,
+        target=None,
+        validation_split: float = 0.2,
+        validation_data=None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        callbacks: list | None = None,
+        class_weight: dict | None = None,
+        sample_weight=None,
+        verbose: int = 1,
+    ):
+        """Searches for the best model, then refits it on all the data.
+
+        Args:
+            x: Training inputs (see the task's documentation for the forms).
+            y: Training targets; None when `target` names a column of `x`.
+            target: Name of the target column(s) of a DataFrame or CSV file.
+            validation_split: Fraction of the data held out to score trials
+                when `validation_data` is not given.
+            validation_data: `(x_val, y_val)` to score trials with.
+            epochs: Epochs per trial; None trains with early stopping.
+            batch_size: Batch size; None picks one from the data size.
+            callbacks: Extra Keras callbacks for every trial's training.
+            class_weight: `{class index: weight}` (single-output classifiers).
+            sample_weight: Per-sample weights, aligned with `x`.
+            verbose: 0 silent, 1 trial summaries, 2 also Keras progress bars.
+
+        Returns:
+            The fitted estimator (`self`).
+
+        Raises:
+            ConfigurationError: For invalid arguments.
+            DataError: For unusable data; raised before any training.
+        """
+        budget = Budget(self.time_limit)
+        self._check_params()
+        if epochs is not None and (not isinstance(epochs, int | np.integer) or epochs < 1):
+            raise ConfigurationError(f"epochs must be an integer >= 1 or None. Received: epochs={epochs!r}.")
+        if batch_size is not None and (not isinstance(batch_size, int | np.integer) or batch_size < 1):
+            raise ConfigurationError(
+                f"batch_size must be an integer >= 1 or None. Received: batch_size={batch_size!r}."
+            )
+        seed = 0 if self.seed is None else int(self.seed)
+        graph = self._make_graph()
+        data, targets = self._split_xy(graph, x, y, target)
+        if targets is None:
+            raise DataError(
+                "fit needs targets: pass y=, or target= with the name of the label "
+                "column of a DataFrame or CSV file."
+            )
+        num_samples = self._check_lengths(graph, data, targets)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype="float32").copy()
+            adapters.check_same_length(num_samples, len(sample_weight), y_name="sample_weight")
+        encoders = [head.analyse(t, argument="y") for head, t in zip(graph.heads, targets)]
+
+        if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+                raise DataError(
+                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                    f"sample_weight_val). Received: {adapters.describe(validation_data)}."
+                )
+            val_data, val_targets = self._split_xy(
+                graph, validation_data[0], validation_data[1], None, argument="x_val"
+            )
+            self._check_lengths(graph, val_data, val_targets)
+            val_weight = None if len(validation_data) == 2 else np.asarray(validation_data[2], "float32")
+            train_data, train_targets, train_weight = data, targets, sample_weight
+        else:
+            stratify = None
+            head = graph.heads[0]
+            if head.task == "classification" and head.encoder.encoding == "labels":
+                stratify = targets[0]
+            train_idx, val_idx = validation_indices(
+                num_samples, validation_split, stratify=stratify, seed=seed,
+                shuffle=self._shuffle_split,
+            )
+            take = lambda items, idx: [n.take(d, idx) for n, d in zip(graph.inputs, items)]  # noqa: E731
+            train_data, val_data = take(data, train_idx), take(data, val_idx)
+            train_targets = [t[train_idx] for t in targets]
+            val_targets = [t[val_idx] for t in targets]
+            train_weight = None if sample_weight is None else sample_weight[train_idx]
+            val_weight = None if sample_weight is None else sample_weight[val_idx]
+
+        for node, d in zip(graph.inputs, train_data):
+            node.analyse(d)
+        for node, d in zip(graph.inputs, val_data):
+            node.check(d, argument="validation data")
+
+        search_data = SearchData(
+            x_train=self._model_inputs(graph, train_data),
+            y_train=graph.pack_targets([e.encode(t) for e, t in zip(encoders, train_targets)]),
+            x_val=self._model_inputs(graph, val_data),
+            y_val=graph.pack_targets([e.encode(t) for e, t in zip(encoders, val_targets)]),
+            w_train=train_weight,
+            w_val=val_weight,
+            class_weight=class_weight,
+            seed=seed,
+        )
+        if batch_size is None:
+            batch_size = int(min(256, max(32, 2 ** round(math.log2(max(search_data.num_train, 1) / 200)))))
+
+        hypermodel = GraphHyperModel(graph)
+        max_trials = self.max_trials
+        if max_trials is None and self.time_limit is None:
+            max_trials = DEFAULT_MAX_TRIALS
+        directory = self.directory or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
+        oracle = make_oracle(
+            self.tuner,
+            objective=self.objective,
+            max_trials=max_trials,
+            seed=seed,
+            initial_hps=self._initial_hps(),
+            max_epochs=epochs or self.max_epochs,
+        )
+        oracle.budget = budget
+        oracle.verbose = 1 if verbose else 0
+        keras.utils.set_random_seed(seed)
+        tuner = SearchTuner(
+            oracle,
+            hypermodel,
+            directory=directory,
+            project_name=self.project_name,
+            overwrite=self.overwrite,
+            budget=budget,
+            max_checkpoints=self.max_checkpoints,
+            seed=seed,
+        )
+        tuner.refit_scale = (search_data.num_train + len_of(search_data.y_val)) / search_data.num_train
+        tuner.search(
+            search_data,
+            epochs=epochs,
+            max_epochs=self.max_epochs,
+            batch_size=batch_size,
+            callbacks=callbacks,
+            fit_verbose=2 if verbose >= 2 else 0,
+        )
+        self._finish_fit(graph, tuner, search_data, batch_size, budget, encoders, verbose)
+        return self
+
+    _shuffle_split = True
+
+    def _finish_fit(self, graph, tuner, data: SearchData, batch_size, budget, encoders, verbose):
+        best_trials = tuner.oracle.get_best_trials(1)
+        if not best_trials:
+            failures = [
+                f"trial {t.trial_id}: {(t.message or '').strip().splitlines()[-1:] or t.status}"
+                for t in tuner.oracle.trials.values()
+            ]
+            if not failures:
+                raise SearchError(
+                    f"time_limit={self.time_limit} s ran out before a single trial could "
+                    "start. Raise time_limit."
+                )
+            raise SearchError("No trial succeeded. Reasons:\n" + "\n".join(failures))
+        best = best_trials[0]
+        info = tuner.trial_info(best.trial_id)
+        refit_epochs = info.get("best_epoch", 0) + 1
+        model, history = None, info.get("history", {})
+        refit_fits = budget.remaining() > tuner.refit_seconds(info)
+        if self.refit and refit_fits:
+            keras.utils.clear_session(free_memory=True)
+            keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
+            model = tuner.hypermodel.build(best.hyperparameters)
+            result = model.fit(
+                data.combined(batch_size),
+                epochs=refit_epochs,
+                callbacks=[DeadlineCallback(budget.deadline), keras.callbacks.TerminateOnNaN()],
+                class_weight=data.class_weight,
+            shuffle=False,
+                verbose=2 if verbose >= 2 else 0,
+            )
+            losses = result.history.get("loss", [])
+            if losses and all(math.isfinite(v) for v in losses):
+                history = result.history
+                self.refit_ = True
+            else:
+                model = None
+        if model is None:
+            if self.refit:
+                logger.warning(
+                    "Skipped the refit on all data (not enough time left); using the "
+                    "best trial's model trained on the training split."
+                )
+            self.refit_ = False
+            keras.utils.clear_session(free_memory=True)
+            model = tuner.load_model(best)
+        self.best_model_ = model
+        self.best_hyperparameters_ = best.hyperparameters
+        self.best_trial_id_ = best.trial_id
+        self.history_ = {k: [float(v) for v in vs] for k, vs in history.items()}
+        self.graph_ = graph
+        self.encoders_ = encoders
+        self.leaderboard_ = _leaderboard(tuner)
+        self.project_dir_ = tuner.project_dir
+        self.fit_seconds_ = budget.elapsed()
+        if graph.heads[0].task == "classification" and len(graph.heads) == 1:
+            self.classes_ = encoders[0].classes_array
+        if verbose:
+            print(
+                f"Best trial {best.trial_id}: {self.objective}={best.score:.4f}; "
+                f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s."
+            )
+
+    # -- inference ----------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "best_model_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit(x, y) before "
+                "predict, predict_proba, evaluate, score or export_model."
+            )
+
+    def _raw_outputs(self, x, batch_size: int = 256):
+        self._check_fitted()
+        graph = self.graph_
+        data, _ = self._split_xy(graph, x, None, None)
+        if any(isinstance(d, type(None)) for d in data):
+            raise DataError("x is missing.")
+        for node, d in zip(graph.inputs, data):
+            node.check(d)
+        inputs = self._model_inputs(graph, data)
+        outputs = self.best_model_.predict(make_dataset(inputs, batch_size=batch_size), verbose=0)
+        if len(graph.heads) == 1:
+            return [np.asarray(outputs)]
+        return [np.asarray(outputs[h.name]) for h in graph.heads]
+
+    def predict(self, x, *, batch_size: int = 256):
+        """Predicts labels (in the training labels' values and dtype) or values.
+
+        Returns:
+            A numpy array; for several heads, a list in head order.
+        """
+        outputs = self._raw_outputs(x, batch_size)
+        decoded = [e.decode(o) for e, o in zip(self.encoders_, outputs)]
+        return decoded[0] if len(decoded) == 1 else decoded
+
+    def evaluate(self, x, y=None, *, target=None, batch_size: int = 256) -> dict:
+        """The model's loss and metrics on labelled data, by Keras metric name."""
+        self._check_fitted()
+        graph = self.graph_
+        data, targets = self._split_xy(graph, x, y, target)
+        if targets is None:
+            raise DataError("evaluate needs targets: pass y= or target=.")
+        self._check_lengths(graph, data, targets)
+        for node, d in zip(graph.inputs, data):
+            node.check(d)
+        dataset = make_dataset(
+            self._model_inputs(graph, data),
+            graph.pack_targets([e.encode(t) for e, t in zip(self.encoders_, targets)]),
+            batch_size=batch_size,
+        )
+        result = self.best_model_.evaluate(dataset, verbose=0, return_dict=True)
+        return {k: float(v) for k, v in result.items()}
+
+    def export_model(self) -> keras.Model:
+        """The best model: raw inputs in, probabilities or values out.
+
+        It holds all preprocessing, saves with `model.save("model.keras")` and
+        loads with `keras.models.load_model` without `custom_objects`.
+        """
+        self._check_fitted()
+        return self.best_model_
+
+    def leaderboard(self):
+        """A DataFrame of all trials, best first."""
+        self._check_fitted()
+        return self.leaderboard_.copy()
+
+    # -- persistence --------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Saves the fitted estimator to a folder (JSON + a `.keras` model)."""
+        from automl_keras.export import save_estimator
+
+        save_estimator(self, path)
+
+    @classmethod
+    def load(cls, path: str):
+        """Loads an estimator saved with `save`."""
+        from automl_keras.export import load_estimator
+
+        return load_estimator(path)
+
+    def __sklearn_clone__(self):
+        return type(self)(**copy.deepcopy(self.get_params(deep=False)))
+
+
+def len_of(y) -> int:
+    return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
+
+
+def _leaderboard(tuner):
+    import pandas as pd
+
+    rows = []
+    for trial_id, trial in tuner.oracle.trials.items():
+        info = tuner.trial_info(trial_id)
+        row = {
+            "trial_id": trial_id,
+            "status": str(trial.status),
+            "score": trial.score,
+            "best_epoch": info.get("best_epoch"),
+            "epochs": info.get("epochs"),
+            "fit_seconds": info.get("fit_seconds"),
+            "num_params": info.get("num_params"),
+        }
+        index = info.get("best_index")
+        for key, values in info.get("history", {}).items():
+            if key.startswith("val_") and index is not None and index < len(values):
+                row[key] = values[index]
+        row.update({k: v for k, v in trial.hyperparameters.values.items()})
+        if trial.message:
+            row["message"] = trial.message.strip().splitlines()[-1]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        ascending = tuner.oracle.objective.direction == "min"
+        frame = frame.sort_values("score", ascending=ascending, na_position="last")
+    return frame.reset_index(drop=True)

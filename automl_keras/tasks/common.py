@@ -1,0 +1,18 @@
+"""Arguments shared by every task, documented once."""
+
+SEARCH_ARGS_DOC = """
+        max_trials: Most trials to run; None runs until `time_limit` (10 trials
+            when neither is given).
+        time_limit: Seconds for the whole `fit` (search and refit), or None.
+        tuner: "greedy" (default), "random", "bayesian", "hyperband", or a
+            `keras_tuner.Oracle`.
+        objective: The validation metric that ranks trials ("val_loss",
+            "val_accuracy", ...).
+        seed: Seed for proposals, weights and splits; same seed, same trials.
+        directory: Folder for search projects (a temporary folder when None).
+        project_name: Subfolder of this search.
+        overwrite: Start afresh; False resumes a saved search of the same name.
+        refit: Refit the best trial on training + validation data.
+        max_epochs: Most epochs per trial with early stopping.
+        max_checkpoints: Number of best trials whose weights are kept on disk.
+"""

@@ -1,0 +1,171 @@
+"""Image tasks: `ImageClassifier` and `ImageRegressor`."""
+
+from __future__ import annotations
+
+from automl_keras.blocks.heads import ClassificationHead, RegressionHead
+from automl_keras.blocks.image import ImageBlock
+from automl_keras.graph.graph import Graph
+from automl_keras.graph.node import ImageInput
+from automl_keras.tasks.base import BaseAutoModel
+from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+_IMAGE_FIRST_TRIALS = [
+    {"image_block/block_type": "vanilla", "image_block/augment": False},
+    {"image_block/block_type": "vanilla", "image_block/augment": True},
+    {
+        "image_block/block_type": "vanilla",
+        "image_block/augment": True,
+        "image_block_vanilla/filters": 64,
+        "image_block_vanilla/num_blocks": 3,
+    },
+    {"image_block/block_type": "resnet", "image_block/augment": True},
+    {"image_block/block_type": "efficientnet", "image_block/augment": True},
+]
+
+
+class _ImageTask(BaseAutoModel):
+    def __init__(
+        self,
+        *,
+        block_type: str | None = None,
+        augment: bool | None = None,
+        weights: str | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "image",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.block_type = block_type
+        self.augment = augment
+        self.weights = weights
+        self.max_trials = max_trials
+        self.time_limit = time_limit
+        self.tuner = tuner
+        self.objective = objective
+        self.seed = seed
+        self.directory = directory
+        self.project_name = project_name
+        self.overwrite = overwrite
+        self.refit = refit
+        self.max_epochs = max_epochs
+        self.max_checkpoints = max_checkpoints
+
+    def _head(self):
+        raise NotImplementedError
+
+    def _make_graph(self) -> Graph:
+        image = ImageInput()
+        features = ImageBlock(
+            block_type=self.block_type, augment=self.augment, weights=self.weights
+        )(image)
+        return Graph(image, self._head()(features))
+
+    def _initial_hps(self) -> list:
+        trials = _IMAGE_FIRST_TRIALS
+        if self.block_type is not None:
+            trials = [t for t in trials if t["image_block/block_type"] == self.block_type]
+        return [dict(t) for t in trials]
+
+
+class ImageClassifier(ClassifierMixin, _ImageTask):
+    """Searches an image classification model.
+
+    `x` is a numpy array of shape `(n, height, width)` or `(n, height, width,
+    channels)` (uint8 pixels or floats), or a `tf.data.Dataset` of `(image,
+    label)`; `y` holds labels (ints, strings, bools), one-hot rows or
+    multi-label 0/1 rows.
+
+    Args:
+        num_classes: Number of classes (inferred when None).
+        multi_label: Several labels per image (inferred from 2-D 0/1 targets).
+        block_type: Fix the backbone ("vanilla", "resnet", "xception",
+            "efficientnet"); searched when None.
+        augment: Fix whether to augment; searched when None.
+        weights: Path of a local weights file for the `keras.applications`
+            backbones (never downloaded).
+    """ + SEARCH_ARGS_DOC
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        multi_label: bool | None = None,
+        *,
+        block_type: str | None = None,
+        augment: bool | None = None,
+        weights: str | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "image_classifier",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.num_classes = num_classes
+        self.multi_label = multi_label
+        super().__init__(
+            block_type=block_type, augment=augment, weights=weights,
+            max_trials=max_trials, time_limit=time_limit, tuner=tuner,
+            objective=objective, seed=seed, directory=directory,
+            project_name=project_name, overwrite=overwrite, refit=refit,
+            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+        )
+
+    def _head(self):
+        return ClassificationHead(num_classes=self.num_classes, multi_label=self.multi_label)
+
+
+class ImageRegressor(RegressorMixin, _ImageTask):
+    """Searches an image regression model.
+
+    `x` as for `ImageClassifier`; `y` holds one or several numbers per image.
+
+    Args:
+        output_dim: Values per image (inferred when None).
+        block_type: Fix the backbone; searched when None.
+        augment: Fix whether to augment; searched when None.
+        weights: Path of a local weights file for the backbones.
+    """ + SEARCH_ARGS_DOC
+
+    def __init__(
+        self,
+        output_dim: int | None = None,
+        *,
+        block_type: str | None = None,
+        augment: bool | None = None,
+        weights: str | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "image_regressor",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.output_dim = output_dim
+        super().__init__(
+            block_type=block_type, augment=augment, weights=weights,
+            max_trials=max_trials, time_limit=time_limit, tuner=tuner,
+            objective=objective, seed=seed, directory=directory,
+            project_name=project_name, overwrite=overwrite, refit=refit,
+            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+        )
+
+    def _head(self):
+        return RegressionHead(output_dim=self.output_dim)

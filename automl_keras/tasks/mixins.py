@@ -1,0 +1,49 @@
+"""Classifier and regressor behaviour shared by the task classes."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, r2_score
+
+
+class ClassifierMixin:
+    """`predict_proba` and accuracy `score` for single-head classifiers."""
+
+    _estimator_type = "classifier"
+
+    def predict_proba(self, x, *, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities, shape `(n_samples, n_classes)`, in `classes_` order."""
+        return self._raw_outputs(x, batch_size)[0]
+
+    def score(self, x, y=None, *, target=None) -> float:
+        """Accuracy (subset accuracy for multi-label targets)."""
+        self._check_fitted()
+        data, targets = self._split_xy(self.graph_, x, y, target)
+        return float(accuracy_score(targets[0], self.predict(_rejoin(self, x, data))))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier"
+        return tags
+
+
+class RegressorMixin:
+    """Coefficient of determination `score` for single-head regressors."""
+
+    _estimator_type = "regressor"
+
+    def score(self, x, y=None, *, target=None) -> float:
+        """R^2 of the predictions."""
+        self._check_fitted()
+        data, targets = self._split_xy(self.graph_, x, y, target)
+        return float(r2_score(targets[0], self.predict(_rejoin(self, x, data))))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        return tags
+
+
+def _rejoin(estimator, x, data):
+    """The features of `x` once a target column was split off (or `x` itself)."""
+    return data[0] if len(data) == 1 else data

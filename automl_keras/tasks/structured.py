@@ -1,0 +1,154 @@
+"""Structured-data tasks: `StructuredDataClassifier` and `StructuredDataRegressor`."""
+
+from __future__ import annotations
+
+from automl_keras.blocks.core import DenseBlock
+from automl_keras.blocks.heads import ClassificationHead, RegressionHead
+from automl_keras.blocks.structured import StructuredDataBlock
+from automl_keras.graph.graph import Graph
+from automl_keras.graph.node import StructuredDataInput
+from automl_keras.tasks.base import BaseAutoModel
+from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+_STRUCTURED_FIRST_TRIALS = [
+    {},
+    {
+        "dense_block/num_layers": 3,
+        "dense_block/units_0": 256,
+        "dense_block/units_1": 256,
+        "dense_block/units_2": 128,
+        "dense_block/dropout": 0.25,
+        "dense_block/use_batchnorm": True,
+    },
+    {
+        "structured_data_block/categorical_encoding": "embedding",
+        "dense_block/units_0": 256,
+        "dense_block/units_1": 64,
+        "learning_rate": 3e-3,
+    },
+]
+
+
+class _StructuredTask(BaseAutoModel):
+    def __init__(
+        self,
+        *,
+        column_types: dict | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "structured_data",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.column_types = column_types
+        self.max_trials = max_trials
+        self.time_limit = time_limit
+        self.tuner = tuner
+        self.objective = objective
+        self.seed = seed
+        self.directory = directory
+        self.project_name = project_name
+        self.overwrite = overwrite
+        self.refit = refit
+        self.max_epochs = max_epochs
+        self.max_checkpoints = max_checkpoints
+
+    def _head(self):
+        raise NotImplementedError
+
+    def _make_graph(self) -> Graph:
+        table = StructuredDataInput(column_types=self.column_types)
+        features = DenseBlock()(StructuredDataBlock()(table))
+        return Graph(table, self._head()(features))
+
+    def _initial_hps(self) -> list:
+        return [dict(t) for t in _STRUCTURED_FIRST_TRIALS]
+
+
+class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
+    """Searches a classification model for tabular data.
+
+    `x` is a DataFrame, a CSV path, a dict of columns or a 2-D array; name the
+    label column with `target=` or pass labels as `y`. Missing values (NaN,
+    None, empty cells) are handled inside the model.
+
+    Args:
+        num_classes: Number of classes (inferred when None).
+        multi_label: Several labels per row (inferred from 2-D 0/1 targets).
+        column_types: `{column: "numerical" | "categorical"}` overrides of the
+            inferred column types.
+    """ + SEARCH_ARGS_DOC
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        multi_label: bool | None = None,
+        *,
+        column_types: dict | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "structured_data_classifier",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.num_classes = num_classes
+        self.multi_label = multi_label
+        super().__init__(
+            column_types=column_types, max_trials=max_trials, time_limit=time_limit,
+            tuner=tuner, objective=objective, seed=seed, directory=directory,
+            project_name=project_name, overwrite=overwrite, refit=refit,
+            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+        )
+
+    def _head(self):
+        return ClassificationHead(num_classes=self.num_classes, multi_label=self.multi_label)
+
+
+class StructuredDataRegressor(RegressorMixin, _StructuredTask):
+    """Searches a regression model for tabular data.
+
+    Args:
+        output_dim: Values per row (inferred when None).
+        column_types: `{column: "numerical" | "categorical"}` overrides.
+    """ + SEARCH_ARGS_DOC
+
+    def __init__(
+        self,
+        output_dim: int | None = None,
+        *,
+        column_types: dict | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="greedy",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "structured_data_regressor",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+    ):
+        self.output_dim = output_dim
+        super().__init__(
+            column_types=column_types, max_trials=max_trials, time_limit=time_limit,
+            tuner=tuner, objective=objective, seed=seed, directory=directory,
+            project_name=project_name, overwrite=overwrite, refit=refit,
+            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+        )
+
+    def _head(self):
+        return RegressionHead(output_dim=self.output_dim)
