@@ -29,7 +29,9 @@ def save_estimator(estimator, path: str) -> None:
     estimator._check_fitted()
     os.makedirs(path, exist_ok=True)
     params = {
-        k: v for k, v in estimator.get_params(deep=False).items() if k not in ("inputs", "outputs")
+        k: v
+        for k, v in estimator.get_params(deep=False).items()
+        if k not in ("inputs", "outputs")
     }
     if not isinstance(params.get("tuner"), str):
         params["tuner"] = "greedy"

@@ -31,14 +31,18 @@ class GraphHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp) -> keras.Model:
         model = self.graph.build(hp)
-        name = self.optimizer or hp.Choice("optimizer", list(OPTIMIZERS), default="adam")
+        name = self.optimizer or hp.Choice(
+            "optimizer", list(OPTIMIZERS), default="adam"
+        )
         rate = self.learning_rate or hp.Choice(
             "learning_rate", list(LEARNING_RATES), default=1e-3
         )
         if name == "sgd":
             optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
         else:
-            optimizer = keras.optimizers.get({"class_name": name, "config": {"learning_rate": rate}})
+            optimizer = keras.optimizers.get(
+                {"class_name": name, "config": {"learning_rate": rate}}
+            )
         heads = self.graph.heads
         if len(heads) == 1:
             loss, metrics, weights = heads[0].loss, heads[0].metrics, None
@@ -46,5 +50,7 @@ class GraphHyperModel(keras_tuner.HyperModel):
             loss = {h.name: h.loss for h in heads}
             metrics = {h.name: h.metrics for h in heads}
             weights = {h.name: h.loss_weight for h in heads}
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=weights)
+        model.compile(
+            optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=weights
+        )
         return model

@@ -45,7 +45,9 @@ class DenseBlock(Block):
             units = self.units
             if units is None:
                 units = hp.Choice(
-                    self.hp_name(f"units_{i}"), [16, 32, 64, 128, 256, 512, 1024], default=128
+                    self.hp_name(f"units_{i}"),
+                    [16, 32, 64, 128, 256, 512, 1024],
+                    default=128,
                 )
             x = keras.layers.Dense(units, name=f"{self.name}_dense_{i}")(x)
             if use_batchnorm:
@@ -112,14 +114,20 @@ class ConvBlock(Block):
         separable = self.choice(hp, "separable", [False, True], default=False)
         dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.25)
         if rank == 1:
-            conv, pool, separable = keras.layers.Conv1D, keras.layers.MaxPooling1D, False
+            conv, pool, separable = (
+                keras.layers.Conv1D,
+                keras.layers.MaxPooling1D,
+                False,
+            )
         else:
             conv = keras.layers.SeparableConv2D if separable else keras.layers.Conv2D
             pool = keras.layers.MaxPooling2D
         for b in range(num_blocks):
             width = filters * 2**b
             for i in range(num_layers):
-                x = conv(width, kernel_size, padding="same", name=f"{self.name}_conv_{b}_{i}")(x)
+                x = conv(
+                    width, kernel_size, padding="same", name=f"{self.name}_conv_{b}_{i}"
+                )(x)
                 x = keras.layers.BatchNormalization(name=f"{self.name}_bn_{b}_{i}")(x)
                 x = keras.layers.ReLU(name=f"{self.name}_relu_{b}_{i}")(x)
             if min(x.shape[1:-1]) >= 2:
@@ -170,8 +178,14 @@ def reduce_spatial(block: Block, hp, x):
     rank = len(x.shape) - 2
     layers = {
         "flatten": keras.layers.Flatten,
-        "global_avg": [keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D][rank - 1],
-        "global_max": [keras.layers.GlobalMaxPooling1D, keras.layers.GlobalMaxPooling2D][rank - 1],
+        "global_avg": [
+            keras.layers.GlobalAveragePooling1D,
+            keras.layers.GlobalAveragePooling2D,
+        ][rank - 1],
+        "global_max": [
+            keras.layers.GlobalMaxPooling1D,
+            keras.layers.GlobalMaxPooling2D,
+        ][rank - 1],
     }
     return layers[kind](name=f"{block.name}_{kind}")(x)
 
@@ -194,12 +208,15 @@ class Merge(Block):
         tensors = [reduce_spatial(self, hp, x) for x in inputs]
         if len(tensors) == 1:
             return tensors[0]
-        merge_type = self.choice(hp, "merge_type", ["concatenate", "add"], default="concatenate")
+        merge_type = self.choice(
+            hp, "merge_type", ["concatenate", "add"], default="concatenate"
+        )
         if merge_type == "concatenate":
             return keras.layers.Concatenate(name=f"{self.name}_concatenate")(tensors)
         width = max(int(t.shape[-1]) for t in tensors)
         tensors = [
-            t if int(t.shape[-1]) == width
+            t
+            if int(t.shape[-1]) == width
             else keras.layers.Dense(width, name=f"{self.name}_project_{i}")(t)
             for i, t in enumerate(tensors)
         ]

@@ -11,7 +11,9 @@ from automl_keras.graph.registry import register
 
 
 class _DenseHead(Head):
-    def __init__(self, dropout: float | None = None, name=None, loss_weight: float = 1.0):
+    def __init__(
+        self, dropout: float | None = None, name=None, loss_weight: float = 1.0
+    ):
         super().__init__(name=name, loss_weight=loss_weight)
         self.dropout = dropout
 
@@ -59,7 +61,10 @@ class ClassificationHead(_DenseHead):
         self.encoder = TargetEncoder.fit(
             y, "classification", multi_label=self.multi_label, name=argument
         )
-        if self.num_classes is not None and self.num_classes != self.encoder.num_outputs:
+        if (
+            self.num_classes is not None
+            and self.num_classes != self.encoder.num_outputs
+        ):
             raise DataError(
                 f"{self.name} expects num_classes={self.num_classes}, but {argument} "
                 f"holds {self.encoder.num_outputs} classes."
@@ -155,4 +160,8 @@ class RegressionHead(_DenseHead):
         return ["mean_absolute_error"]
 
     def get_config(self):
-        return {**super().get_config(), "output_dim": self.output_dim, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "output_dim": self.output_dim,
+            "dropout": self.dropout,
+        }

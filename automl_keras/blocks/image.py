@@ -98,7 +98,9 @@ class _ApplicationBlock(Block):
                 f"{type(self).__name__} version must be one of {sorted(self.versions)}. "
                 f"Received: version={version!r}."
             )
-        if weights is not None and not (isinstance(weights, str) and os.path.isfile(weights)):
+        if weights is not None and not (
+            isinstance(weights, str) and os.path.isfile(weights)
+        ):
             raise ConfigurationError(
                 f"{type(self).__name__} never downloads weights: pass weights=None or "
                 f"the path of a local weights file. Received: weights={weights!r}."
@@ -112,7 +114,9 @@ class _ApplicationBlock(Block):
         version = self.choice(hp, "version", sorted(self.versions))
         height, width, channels = (int(d) for d in x.shape[1:])
         if self.weights is not None and channels != 3:
-            x = keras.layers.Concatenate(name=f"{self.name}_to_rgb")([x] * (3 // channels))
+            x = keras.layers.Concatenate(name=f"{self.name}_to_rgb")(
+                [x] * (3 // channels)
+            )
             channels = 3
         if min(height, width) < self.min_size:
             height, width = max(height, self.min_size), max(width, self.min_size)
@@ -124,7 +128,9 @@ class _ApplicationBlock(Block):
             pooling="avg",
         )
         if self.weights is not None:
-            backbone.trainable = self.choice(hp, "trainable", [True, False], default=True)
+            backbone.trainable = self.choice(
+                hp, "trainable", [True, False], default=True
+            )
         return backbone(x)
 
     def get_config(self):
@@ -213,17 +219,27 @@ class ImageBlock(Block):
         name = f"{self.name}_{block_type}"
         if block_type == "vanilla":
             return ConvBlock(name=name)
-        cls = {"resnet": ResNetBlock, "xception": XceptionBlock, "efficientnet": EfficientNetBlock}
+        cls = {
+            "resnet": ResNetBlock,
+            "xception": XceptionBlock,
+            "efficientnet": EfficientNetBlock,
+        }
         return cls[block_type](weights=self.weights, name=name)
 
     def build(self, hp, inputs):
         x = single_input(self, inputs)
         if self.choice(hp, "augment", [False, True], default=False):
             augment_name = self.hp_name("augment")
-            scope = hp.conditional_scope(augment_name, [True]) if self.augment is None else contextlib.nullcontext()
+            scope = (
+                hp.conditional_scope(augment_name, [True])
+                if self.augment is None
+                else contextlib.nullcontext()
+            )
             with scope:
                 x = ImageAugmentation(name=f"{self.name}_augmentation").build(hp, [x])
-        block_type = self.choice(hp, "block_type", list(self.block_types), default="vanilla")
+        block_type = self.choice(
+            hp, "block_type", list(self.block_types), default="vanilla"
+        )
         scope = (
             hp.conditional_scope(self.hp_name("block_type"), [block_type])
             if self.block_type is None
@@ -239,4 +255,3 @@ class ImageBlock(Block):
             "augment": self.augment,
             "weights": self.weights,
         }
-

@@ -44,7 +44,9 @@ class StructuredDataBlock(Block):
         )
         if encoding == "one_hot":
             return flatten_features(self, features)
-        scope = hp.conditional_scope(self.hp_name("categorical_encoding"), ["embedding"])
+        scope = hp.conditional_scope(
+            self.hp_name("categorical_encoding"), ["embedding"]
+        )
         with scope if self.categorical_encoding is None else contextlib.nullcontext():
             dim = self.choice(hp, "embedding_dim", [4, 8, 16, 32], default=8)
         parts = [] if features.numerical is None else [features.numerical]
@@ -63,4 +65,3 @@ class StructuredDataBlock(Block):
             "categorical_encoding": self.categorical_encoding,
             "embedding_dim": self.embedding_dim,
         }
-

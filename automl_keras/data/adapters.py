@@ -87,7 +87,9 @@ def to_image_array(x, *, argument: str = "x") -> np.ndarray:
         )
     array = np.asarray(x)
     if array.size == 0:
-        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(array)}.")
+        raise DataError(
+            f"`{argument}` is empty. Received: {argument}={describe(array)}."
+        )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise DataError(
             "Image data must be numeric (uint8 pixels or floats). Received: "
@@ -146,12 +148,18 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
                 "Structured data must be a DataFrame, a CSV path or a 2-D array. "
                 f"Received: {argument}={describe(array)}."
             )
-        frame = pd.DataFrame(array, columns=[f"column_{i}" for i in range(array.shape[1])])
+        frame = pd.DataFrame(
+            array, columns=[f"column_{i}" for i in range(array.shape[1])]
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(frame)}.")
-    frame.columns = [str(c) for c in frame.columns] if not all(
-        isinstance(c, str) for c in frame.columns
-    ) else frame.columns
+        raise DataError(
+            f"`{argument}` is empty. Received: {argument}={describe(frame)}."
+        )
+    frame.columns = (
+        [str(c) for c in frame.columns]
+        if not all(isinstance(c, str) for c in frame.columns)
+        else frame.columns
+    )
     return frame
 
 

@@ -102,7 +102,9 @@ class TargetEncoder:
                     "Pass 1-D labels instead."
                 )
             sums = array.sum(axis=1)
-            one_hot = bool((sums == 1).all()) if multi_label is None else not multi_label
+            one_hot = (
+                bool((sums == 1).all()) if multi_label is None else not multi_label
+            )
             if one_hot and (sums != 1).any():
                 raise DataError(
                     "multi_label=False but the rows of the 2-D targets do not each "
@@ -251,9 +253,8 @@ def numeric_values(values: pd.Series) -> np.ndarray:
     """A column as float32 with NaN for missing or unparseable cells."""
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype="float32", na_value=np.nan)
-    return (
-        pd.to_numeric(values.astype("string").str.strip(), errors="coerce")
-        .to_numpy(dtype="float32", na_value=np.nan)
+    return pd.to_numeric(values.astype("string").str.strip(), errors="coerce").to_numpy(
+        dtype="float32", na_value=np.nan
     )
 
 

@@ -4,4 +4,12 @@ from automl_keras.graph.block import Block, Head
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import ImageInput, Input, Node, StructuredDataInput
 
-__all__ = ["Block", "Graph", "Head", "ImageInput", "Input", "Node", "StructuredDataInput"]
+__all__ = [
+    "Block",
+    "Graph",
+    "Head",
+    "ImageInput",
+    "Input",
+    "Node",
+    "StructuredDataInput",
+]

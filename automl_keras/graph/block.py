@@ -91,7 +91,9 @@ def flatten_features(block: Block, value):
         for i, (indices, size) in enumerate(value.categorical):
             parts.append(
                 keras.layers.CategoryEncoding(
-                    num_tokens=size, output_mode="one_hot", name=f"{block.name}_onehot_{i}"
+                    num_tokens=size,
+                    output_mode="one_hot",
+                    name=f"{block.name}_onehot_{i}",
                 )(indices)
             )
         if len(parts) == 1:

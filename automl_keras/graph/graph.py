@@ -87,7 +87,8 @@ class Graph:
         duplicates = {n for n in explicit if explicit.count(n) > 1}
         if duplicates:
             raise ConfigurationError(
-                f"Names in a graph must be unique. Received duplicates: {sorted(duplicates)}."
+                "Names in a graph must be unique. Received duplicates: "
+                f"{sorted(duplicates)}."
             )
         used = set(explicit)
         for element in elements:
@@ -137,7 +138,9 @@ class Graph:
             model_inputs = next(iter(model_inputs.values()))
         if len(outputs) == 1:
             return keras.Model(model_inputs, outputs[0])
-        return keras.Model(model_inputs, {h.name: o for h, o in zip(self.heads, outputs)})
+        return keras.Model(
+            model_inputs, {h.name: o for h, o in zip(self.heads, outputs)}
+        )
 
     def get_config(self) -> dict:
         index = {id(n): i for i, n in enumerate(self.inputs)}
@@ -147,7 +150,10 @@ class Graph:
                 continue
             index[id(node)] = len(self.inputs) + len(nodes)
             nodes.append(
-                {"block": serialize(node.producer), "inputs": [index[id(p)] for p in node.inputs]}
+                {
+                    "block": serialize(node.producer),
+                    "inputs": [index[id(p)] for p in node.inputs],
+                }
             )
         return {
             "inputs": [serialize(n) for n in self.inputs],

@@ -130,9 +130,14 @@ class ImageInput(Input):
 
     def build(self, hp):
         profile = self.profile
-        inputs = keras.Input(shape=tuple(profile.shape), dtype="float32", name=self.name)
+        inputs = keras.Input(
+            shape=tuple(profile.shape), dtype="float32", name=self.name
+        )
         output = keras.layers.Normalization(
-            axis=-1, mean=profile.mean, variance=profile.variance, name=f"{self.name}_normalize"
+            axis=-1,
+            mean=profile.mean,
+            variance=profile.variance,
+            name=f"{self.name}_normalize",
         )(inputs)
         return {self.name: inputs}, output
 

@@ -27,10 +27,18 @@ def make_dataset(
         parts.append(targets)
         if sample_weight is not None:
             parts.append(np.asarray(sample_weight, dtype="float32"))
-    dataset = tf.data.Dataset.from_tensor_slices(tuple(parts) if len(parts) > 1 else inputs)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        tuple(parts) if len(parts) > 1 else inputs
+    )
     if shuffle:
-        count = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
-        dataset = dataset.shuffle(min(count, 100_000), seed=seed, reshuffle_each_iteration=True)
+        count = (
+            len(next(iter(inputs.values())))
+            if isinstance(inputs, dict)
+            else len(inputs)
+        )
+        dataset = dataset.shuffle(
+            min(count, 100_000), seed=seed, reshuffle_each_iteration=True
+        )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -62,8 +70,12 @@ class SearchData:
 
     def train(self, batch_size: int) -> tf.data.Dataset:
         return make_dataset(
-            self.x_train, self.y_train, self.w_train,
-            batch_size=batch_size, shuffle=True, seed=self.seed,
+            self.x_train,
+            self.y_train,
+            self.w_train,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=self.seed,
         )
 
     def validation(self, batch_size: int) -> tf.data.Dataset:
@@ -77,7 +89,9 @@ class SearchData:
         if self.w_train is not None:
             w_val = self.w_val if self.w_val is not None else np.ones(len(self.y_val))
             w = np.concatenate([self.w_train, w_val])
-        return make_dataset(x, y, w, batch_size=batch_size, shuffle=True, seed=self.seed)
+        return make_dataset(
+            x, y, w, batch_size=batch_size, shuffle=True, seed=self.seed
+        )
 
 
 def _concat(first, second):

@@ -63,7 +63,10 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.patience = patience
         self.seed = seed
         super().__init__(
-            oracle, hypermodel, directory=directory, project_name=project_name,
+            oracle,
+            hypermodel,
+            directory=directory,
+            project_name=project_name,
             overwrite=overwrite,
         )
 
@@ -124,13 +127,17 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             )
         if not history.history.get(self.oracle.objective.name):
             # Stopped by the deadline inside the first epoch: score what we have.
-            results = model.evaluate(data.validation(batch_size), verbose=0, return_dict=True)
+            results = model.evaluate(
+                data.validation(batch_size), verbose=0, return_dict=True
+            )
             results = {f"val_{k}": float(v) for k, v in results.items()}
             history.history = {k: [v] for k, v in results.items()}
             history.epoch = [initial_epoch]
         objective = self.oracle.objective
         scores = history.history[objective.name]
-        best = int(np.argmin(scores) if objective.direction == "min" else np.argmax(scores))
+        best = int(
+            np.argmin(scores) if objective.direction == "min" else np.argmax(scores)
+        )
         epochs_run = len(scores)
         info = {
             "epochs": epochs_run,

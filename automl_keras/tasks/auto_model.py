@@ -18,7 +18,8 @@ class AutoModel(BaseAutoModel):
     import automl_keras as ak
     image = ak.ImageInput()
     table = ak.StructuredDataInput()
-    merged = ak.Merge()([ak.ImageBlock()(image), ak.DenseBlock()(ak.StructuredDataBlock()(table))])
+    table_features = ak.DenseBlock()(ak.StructuredDataBlock()(table))
+    merged = ak.Merge()([ak.ImageBlock()(image), table_features])
     model = ak.AutoModel(
         inputs=[image, table],
         outputs=[ak.ClassificationHead(name="label")(merged),
@@ -80,7 +81,9 @@ class AutoModel(BaseAutoModel):
 
     @property
     def _estimator_type(self):
-        outputs = self.outputs if isinstance(self.outputs, list | tuple) else [self.outputs]
+        outputs = (
+            self.outputs if isinstance(self.outputs, list | tuple) else [self.outputs]
+        )
         if len(outputs) == 1 and isinstance(outputs[0].producer, ClassificationHead):
             return "classifier"
         return "regressor" if len(outputs) == 1 else None

@@ -56,7 +56,8 @@ class BaseAutoModel(BaseEstimator):
             not isinstance(max_trials, int | np.integer) or max_trials < 1
         ):
             raise ConfigurationError(
-                f"max_trials must be an integer >= 1 or None. Received: max_trials={max_trials!r}."
+                "max_trials must be an integer >= 1 or None. Received: "
+                f"max_trials={max_trials!r}."
             )
         if self.time_limit is not None and not (
             isinstance(self.time_limit, int | float) and self.time_limit > 0
@@ -67,7 +68,9 @@ class BaseAutoModel(BaseEstimator):
             )
         check_tuner_name(self.tuner)
         if self.seed is not None and not isinstance(self.seed, int | np.integer):
-            raise ConfigurationError(f"seed must be an integer or None. Received: seed={self.seed!r}.")
+            raise ConfigurationError(
+                f"seed must be an integer or None. Received: seed={self.seed!r}."
+            )
 
     # -- data ---------------------------------------------------------------------
     def _split_xy(self, graph: Graph, x, y, target, *, argument="x"):
@@ -87,15 +90,24 @@ class BaseAutoModel(BaseEstimator):
             if isinstance(target, list | tuple) and len(heads) > 1:
                 y = [y[name] for name in target]
         xs = self._per_node(x, inputs, "inputs", argument)
-        data = [node.adapt(v, argument=f"{argument}[{node.name!r}]" if len(inputs) > 1 else argument)
-                for node, v in zip(inputs, xs)]
+        data = [
+            node.adapt(
+                v,
+                argument=f"{argument}[{node.name!r}]" if len(inputs) > 1 else argument,
+            )
+            for node, v in zip(inputs, xs)
+        ]
         if y is None and len(inputs) == 1 and adapters.is_tf_dataset(x):
             _, y = adapters.dataset_to_numpy(x)
         targets = None
         if y is not None or not heads:
             ys = self._per_node(y, heads, "heads", "y")
-            targets = [adapters.to_target_array(v, argument="y" if len(heads) == 1 else f"y[{h.name!r}]")
-                       for h, v in zip(heads, ys)]
+            targets = [
+                adapters.to_target_array(
+                    v, argument="y" if len(heads) == 1 else f"y[{h.name!r}]"
+                )
+                for h, v in zip(heads, ys)
+            ]
         return data, targets
 
     @staticmethod
@@ -129,7 +141,9 @@ class BaseAutoModel(BaseEstimator):
             )
         if targets is not None:
             for head, t in zip(graph.heads, targets):
-                adapters.check_same_length(lengths[0], len(t), y_name=f"y for {head.name!r}")
+                adapters.check_same_length(
+                    lengths[0], len(t), y_name=f"y for {head.name!r}"
+                )
         return lengths[0]
 
     def _model_inputs(self, graph, data):
@@ -179,11 +193,18 @@ class BaseAutoModel(BaseEstimator):
         """
         budget = Budget(self.time_limit)
         self._check_params()
-        if epochs is not None and (not isinstance(epochs, int | np.integer) or epochs < 1):
-            raise ConfigurationError(f"epochs must be an integer >= 1 or None. Received: epochs={epochs!r}.")
-        if batch_size is not None and (not isinstance(batch_size, int | np.integer) or batch_size < 1):
+        if epochs is not None and (
+            not isinstance(epochs, int | np.integer) or epochs < 1
+        ):
             raise ConfigurationError(
-                f"batch_size must be an integer >= 1 or None. Received: batch_size={batch_size!r}."
+                f"epochs must be an integer >= 1 or None. Received: epochs={epochs!r}."
+            )
+        if batch_size is not None and (
+            not isinstance(batch_size, int | np.integer) or batch_size < 1
+        ):
+            raise ConfigurationError(
+                "batch_size must be an integer >= 1 or None. Received: "
+                f"batch_size={batch_size!r}."
             )
         seed = 0 if self.seed is None else int(self.seed)
         graph = self._make_graph()
@@ -196,20 +217,31 @@ class BaseAutoModel(BaseEstimator):
         num_samples = self._check_lengths(graph, data, targets)
         if sample_weight is not None:
             sample_weight = np.asarray(sample_weight, dtype="float32").copy()
-            adapters.check_same_length(num_samples, len(sample_weight), y_name="sample_weight")
-        encoders = [head.analyse(t, argument="y") for head, t in zip(graph.heads, targets)]
+            adapters.check_same_length(
+                num_samples, len(sample_weight), y_name="sample_weight"
+            )
+        encoders = [
+            head.analyse(t, argument="y") for head, t in zip(graph.heads, targets)
+        ]
 
         if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+            if not isinstance(validation_data, tuple | list) or len(
+                validation_data
+            ) not in (2, 3):
                 raise DataError(
                     "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                    f"sample_weight_val). Received: {adapters.describe(validation_data)}."
+                    "sample_weight_val). Received: "
+                    f"{adapters.describe(validation_data)}."
                 )
             val_data, val_targets = self._split_xy(
                 graph, validation_data[0], validation_data[1], None, argument="x_val"
             )
             self._check_lengths(graph, val_data, val_targets)
-            val_weight = None if len(validation_data) == 2 else np.asarray(validation_data[2], "float32")
+            val_weight = (
+                None
+                if len(validation_data) == 2
+                else np.asarray(validation_data[2], "float32")
+            )
             train_data, train_targets, train_weight = data, targets, sample_weight
         else:
             stratify = None
@@ -217,11 +249,14 @@ class BaseAutoModel(BaseEstimator):
             if head.task == "classification" and head.encoder.encoding == "labels":
                 stratify = targets[0]
             train_idx, val_idx = validation_indices(
-                num_samples, validation_split, stratify=stratify, seed=seed,
+                num_samples,
+                validation_split,
+                stratify=stratify,
+                seed=seed,
                 shuffle=self._shuffle_split,
             )
-            take = lambda items, idx: [n.take(d, idx) for n, d in zip(graph.inputs, items)]  # noqa: E731
-            train_data, val_data = take(data, train_idx), take(data, val_idx)
+            train_data = [n.take(d, train_idx) for n, d in zip(graph.inputs, data)]
+            val_data = [n.take(d, val_idx) for n, d in zip(graph.inputs, data)]
             train_targets = [t[train_idx] for t in targets]
             val_targets = [t[val_idx] for t in targets]
             train_weight = None if sample_weight is None else sample_weight[train_idx]
@@ -234,22 +269,33 @@ class BaseAutoModel(BaseEstimator):
 
         search_data = SearchData(
             x_train=self._model_inputs(graph, train_data),
-            y_train=graph.pack_targets([e.encode(t) for e, t in zip(encoders, train_targets)]),
+            y_train=graph.pack_targets(
+                [e.encode(t) for e, t in zip(encoders, train_targets)]
+            ),
             x_val=self._model_inputs(graph, val_data),
-            y_val=graph.pack_targets([e.encode(t) for e, t in zip(encoders, val_targets)]),
+            y_val=graph.pack_targets(
+                [e.encode(t) for e, t in zip(encoders, val_targets)]
+            ),
             w_train=train_weight,
             w_val=val_weight,
             class_weight=class_weight,
             seed=seed,
         )
         if batch_size is None:
-            batch_size = int(min(256, max(32, 2 ** round(math.log2(max(search_data.num_train, 1) / 200)))))
+            batch_size = int(
+                min(
+                    256,
+                    max(32, 2 ** round(math.log2(max(search_data.num_train, 1) / 200))),
+                )
+            )
 
         hypermodel = GraphHyperModel(graph)
         max_trials = self.max_trials
         if max_trials is None and self.time_limit is None:
             max_trials = DEFAULT_MAX_TRIALS
-        directory = self.directory or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
+        directory = self.directory or os.path.join(
+            tempfile.gettempdir(), "automl_keras_projects"
+        )
         oracle = make_oracle(
             self.tuner,
             objective=self.objective,
@@ -271,7 +317,9 @@ class BaseAutoModel(BaseEstimator):
             max_checkpoints=self.max_checkpoints,
             seed=seed,
         )
-        tuner.refit_scale = (search_data.num_train + len_of(search_data.y_val)) / search_data.num_train
+        tuner.refit_scale = (
+            search_data.num_train + len_of(search_data.y_val)
+        ) / search_data.num_train
         tuner.search(
             search_data,
             epochs=epochs,
@@ -280,21 +328,26 @@ class BaseAutoModel(BaseEstimator):
             callbacks=callbacks,
             fit_verbose=2 if verbose >= 2 else 0,
         )
-        self._finish_fit(graph, tuner, search_data, batch_size, budget, encoders, verbose)
+        self._finish_fit(
+            graph, tuner, search_data, batch_size, budget, encoders, verbose
+        )
         return self
 
     _shuffle_split = True
 
-    def _finish_fit(self, graph, tuner, data: SearchData, batch_size, budget, encoders, verbose):
+    def _finish_fit(
+        self, graph, tuner, data: SearchData, batch_size, budget, encoders, verbose
+    ):
         best_trials = tuner.oracle.get_best_trials(1)
         if not best_trials:
             failures = [
-                f"trial {t.trial_id}: {(t.message or '').strip().splitlines()[-1:] or t.status}"
+                f"trial {t.trial_id}: {_last_line(t.message) or t.status}"
                 for t in tuner.oracle.trials.values()
             ]
             if not failures:
                 raise SearchError(
-                    f"time_limit={self.time_limit} s ran out before a single trial could "
+                    f"time_limit={self.time_limit} s ran out before a single trial "
+                    "could "
                     "start. Raise time_limit."
                 )
             raise SearchError("No trial succeeded. Reasons:\n" + "\n".join(failures))
@@ -310,9 +363,12 @@ class BaseAutoModel(BaseEstimator):
             result = model.fit(
                 data.combined(batch_size),
                 epochs=refit_epochs,
-                callbacks=[DeadlineCallback(budget.deadline), keras.callbacks.TerminateOnNaN()],
+                callbacks=[
+                    DeadlineCallback(budget.deadline),
+                    keras.callbacks.TerminateOnNaN(),
+                ],
                 class_weight=data.class_weight,
-            shuffle=False,
+                shuffle=False,
                 verbose=2 if verbose >= 2 else 0,
             )
             losses = result.history.get("loss", [])
@@ -359,12 +415,12 @@ class BaseAutoModel(BaseEstimator):
         self._check_fitted()
         graph = self.graph_
         data, _ = self._split_xy(graph, x, None, None)
-        if any(isinstance(d, type(None)) for d in data):
-            raise DataError("x is missing.")
         for node, d in zip(graph.inputs, data):
             node.check(d)
         inputs = self._model_inputs(graph, data)
-        outputs = self.best_model_.predict(make_dataset(inputs, batch_size=batch_size), verbose=0)
+        outputs = self.best_model_.predict(
+            make_dataset(inputs, batch_size=batch_size), verbose=0
+        )
         if len(graph.heads) == 1:
             return [np.asarray(outputs)]
         return [np.asarray(outputs[h.name]) for h in graph.heads]
@@ -427,6 +483,11 @@ class BaseAutoModel(BaseEstimator):
 
     def __sklearn_clone__(self):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
+
+
+def _last_line(message) -> str:
+    lines = (message or "").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def len_of(y) -> int:

@@ -71,7 +71,9 @@ class _ImageTask(BaseAutoModel):
     def _initial_hps(self) -> list:
         trials = _IMAGE_FIRST_TRIALS
         if self.block_type is not None:
-            trials = [t for t in trials if t["image_block/block_type"] == self.block_type]
+            trials = [
+                t for t in trials if t["image_block/block_type"] == self.block_type
+            ]
         return [dict(t) for t in trials]
 
 
@@ -91,7 +93,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         augment: Fix whether to augment; searched when None.
         weights: Path of a local weights file for the `keras.applications`
             backbones (never downloaded).
-    """ + SEARCH_ARGS_DOC
+    """
 
     def __init__(
         self,
@@ -116,15 +118,26 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         self.num_classes = num_classes
         self.multi_label = multi_label
         super().__init__(
-            block_type=block_type, augment=augment, weights=weights,
-            max_trials=max_trials, time_limit=time_limit, tuner=tuner,
-            objective=objective, seed=seed, directory=directory,
-            project_name=project_name, overwrite=overwrite, refit=refit,
-            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+            block_type=block_type,
+            augment=augment,
+            weights=weights,
+            max_trials=max_trials,
+            time_limit=time_limit,
+            tuner=tuner,
+            objective=objective,
+            seed=seed,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+            refit=refit,
+            max_epochs=max_epochs,
+            max_checkpoints=max_checkpoints,
         )
 
     def _head(self):
-        return ClassificationHead(num_classes=self.num_classes, multi_label=self.multi_label)
+        return ClassificationHead(
+            num_classes=self.num_classes, multi_label=self.multi_label
+        )
 
 
 class ImageRegressor(RegressorMixin, _ImageTask):
@@ -137,7 +150,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         block_type: Fix the backbone; searched when None.
         augment: Fix whether to augment; searched when None.
         weights: Path of a local weights file for the backbones.
-    """ + SEARCH_ARGS_DOC
+    """
 
     def __init__(
         self,
@@ -160,12 +173,25 @@ class ImageRegressor(RegressorMixin, _ImageTask):
     ):
         self.output_dim = output_dim
         super().__init__(
-            block_type=block_type, augment=augment, weights=weights,
-            max_trials=max_trials, time_limit=time_limit, tuner=tuner,
-            objective=objective, seed=seed, directory=directory,
-            project_name=project_name, overwrite=overwrite, refit=refit,
-            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+            block_type=block_type,
+            augment=augment,
+            weights=weights,
+            max_trials=max_trials,
+            time_limit=time_limit,
+            tuner=tuner,
+            objective=objective,
+            seed=seed,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+            refit=refit,
+            max_epochs=max_epochs,
+            max_checkpoints=max_checkpoints,
         )
 
     def _head(self):
         return RegressionHead(output_dim=self.output_dim)
+
+
+ImageClassifier.__doc__ += SEARCH_ARGS_DOC
+ImageRegressor.__doc__ += SEARCH_ARGS_DOC

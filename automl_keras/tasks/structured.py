@@ -84,7 +84,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         multi_label: Several labels per row (inferred from 2-D 0/1 targets).
         column_types: `{column: "numerical" | "categorical"}` overrides of the
             inferred column types.
-    """ + SEARCH_ARGS_DOC
+    """
 
     def __init__(
         self,
@@ -107,14 +107,24 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         self.num_classes = num_classes
         self.multi_label = multi_label
         super().__init__(
-            column_types=column_types, max_trials=max_trials, time_limit=time_limit,
-            tuner=tuner, objective=objective, seed=seed, directory=directory,
-            project_name=project_name, overwrite=overwrite, refit=refit,
-            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+            column_types=column_types,
+            max_trials=max_trials,
+            time_limit=time_limit,
+            tuner=tuner,
+            objective=objective,
+            seed=seed,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+            refit=refit,
+            max_epochs=max_epochs,
+            max_checkpoints=max_checkpoints,
         )
 
     def _head(self):
-        return ClassificationHead(num_classes=self.num_classes, multi_label=self.multi_label)
+        return ClassificationHead(
+            num_classes=self.num_classes, multi_label=self.multi_label
+        )
 
 
 class StructuredDataRegressor(RegressorMixin, _StructuredTask):
@@ -123,7 +133,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
     Args:
         output_dim: Values per row (inferred when None).
         column_types: `{column: "numerical" | "categorical"}` overrides.
-    """ + SEARCH_ARGS_DOC
+    """
 
     def __init__(
         self,
@@ -144,11 +154,23 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
     ):
         self.output_dim = output_dim
         super().__init__(
-            column_types=column_types, max_trials=max_trials, time_limit=time_limit,
-            tuner=tuner, objective=objective, seed=seed, directory=directory,
-            project_name=project_name, overwrite=overwrite, refit=refit,
-            max_epochs=max_epochs, max_checkpoints=max_checkpoints,
+            column_types=column_types,
+            max_trials=max_trials,
+            time_limit=time_limit,
+            tuner=tuner,
+            objective=objective,
+            seed=seed,
+            directory=directory,
+            project_name=project_name,
+            overwrite=overwrite,
+            refit=refit,
+            max_epochs=max_epochs,
+            max_checkpoints=max_checkpoints,
         )
 
     def _head(self):
         return RegressionHead(output_dim=self.output_dim)
+
+
+StructuredDataClassifier.__doc__ += SEARCH_ARGS_DOC
+StructuredDataRegressor.__doc__ += SEARCH_ARGS_DOC

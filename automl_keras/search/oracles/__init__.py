@@ -61,7 +61,11 @@ def make_oracle(
     if isinstance(tuner, keras_tuner.Oracle):
         return tuner
     # KerasTuner treats a seed of 0 as "no seed": shift by one.
-    common = {"objective": objective, "seed": seed + 1, "max_consecutive_failed_trials": 3}
+    common = {
+        "objective": objective,
+        "seed": seed + 1,
+        "max_consecutive_failed_trials": 3,
+    }
     if tuner == "greedy":
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
     if tuner == "random":
