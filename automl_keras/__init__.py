@@ -48,6 +48,13 @@ from automl_keras.tasks import (  # noqa: E402
 __version__ = "0.1.0"
 
 
+def model_inputs(model, frame):
+    """Raw DataFrame columns arranged for an exported structured-data model."""
+    from automl_keras.export import model_inputs as _model_inputs
+
+    return _model_inputs(model, frame)
+
+
 def load(path: str):
     """Loads an estimator saved with `estimator.save(path)`."""
     from automl_keras.export import load_estimator
@@ -85,5 +92,6 @@ __all__ = [
     "StructuredDataRegressor",
     "XceptionBlock",
     "load",
+    "model_inputs",
     "__version__",
 ]

@@ -92,3 +92,41 @@ def load_estimator(path: str):
     if graph.heads[0].task == "classification" and len(graph.heads) == 1:
         estimator.classes_ = encoders[0].classes_array
     return estimator
+
+
+def model_inputs(model: keras.Model, frame) -> dict:
+    """Raw DataFrame columns arranged for an exported structured-data model.
+
+    Reads each named input of `model`: string inputs get the column as `str`
+    (missing values as ""), numeric inputs get float32 with NaN for missing
+    values. The result can be passed to `model(...)` or `model.predict`.
+
+    Args:
+        model: A model exported by a structured-data estimator (or loaded
+            from its `.keras` file).
+        frame: A DataFrame (or CSV path) with at least the training columns.
+
+    Returns:
+        A dict of arrays keyed by input (column) name.
+    """
+    import tensorflow as tf
+
+    from automl_keras.data.adapters import to_frame
+    from automl_keras.data.analysis import numeric_values, string_values
+
+    frame = to_frame(frame)
+    if not isinstance(model.input, dict):
+        raise DataError(
+            "model_inputs is for models with named column inputs (structured data). "
+            f"This model takes a single input of shape {tuple(model.input.shape)}."
+        )
+    missing = [name for name in model.input if name not in frame.columns]
+    if missing:
+        raise DataError(f"The data lack the model's input columns {missing}.")
+    arrays = {}
+    for name, tensor in model.input.items():
+        if "string" in str(tensor.dtype):
+            arrays[name] = tf.constant(string_values(frame[name]))
+        else:
+            arrays[name] = numeric_values(frame[name])
+    return arrays

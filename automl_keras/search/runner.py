@@ -93,6 +93,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             initial_epoch = hp.values.get("tuner/initial_epoch", 0)
             parent = hp.values.get("tuner/trial_id")
             if parent and os.path.exists(self._weights_path(parent)):
+                model.optimizer.build(model.trainable_variables)
                 model.load_weights(self._weights_path(parent))
             else:
                 initial_epoch = 0
@@ -165,6 +166,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def load_model(self, trial):
         model = self.hypermodel.build(trial.hyperparameters)
+        model.optimizer.build(model.trainable_variables)
         model.load_weights(self._weights_path(trial.trial_id))
         return model
 
@@ -208,7 +210,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         best = self.oracle.get_best_trials(1)
         if best:
             info = self.trial_info(best[0].trial_id)
-            self.budget.reserve = self.refit_seconds(info)
+            # Trials overrun their deadline by up to a batch or an evaluation:
+            # keep a margin so that the refit still fits.
+            self.budget.reserve = 1.2 * self.refit_seconds(info)
 
     def refit_seconds(self, info: dict) -> float:
         """Estimated seconds to refit a trial on training + validation data."""
