@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -356,10 +357,12 @@ class BaseAutoModel(BaseEstimator):
         refit_epochs = info.get("best_epoch", 0) + 1
         model, history = None, info.get("history", {})
         refit_fits = budget.remaining() > tuner.refit_seconds(info)
+        self.refit_seconds_ = 0.0
         if self.refit and refit_fits:
             keras.utils.clear_session(free_memory=True)
             keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
             model = tuner.hypermodel.build(best.hyperparameters)
+            refit_started = time.monotonic()
             result = model.fit(
                 data.combined(batch_size),
                 epochs=refit_epochs,
@@ -371,6 +374,7 @@ class BaseAutoModel(BaseEstimator):
                 shuffle=False,
                 verbose=2 if verbose >= 2 else 0,
             )
+            self.refit_seconds_ = time.monotonic() - refit_started
             losses = result.history.get("loss", [])
             if losses and all(math.isfinite(v) for v in losses):
                 history = result.history
