@@ -369,7 +369,6 @@ class _Graph:
             name = entry["name"]
             self.entries[name] = entry
             self.order[name] = position
-            offset = 1 if entry.get("class_name") == "Functional" else 0
             inbound = entry.get("inbound_nodes") or []
             if not inbound:
                 self._add_node(_Node(name, 0, [], None))
@@ -388,16 +387,35 @@ class _Graph:
                     refs.append(ref)
                     shape = tuple(cfg.get("shape") or ())
                     self.tensor_info.setdefault(ref, (shape, str(cfg.get("dtype"))))
-                self._add_node(_Node(name, k + offset, refs, data))
+                self._add_node(_Node(name, k, refs, data))
         for node in self.nodes.values():
             for pos, ref in enumerate(node.inputs):
                 self.consumers[ref].append((node, pos))
                 self.refs_of_node[ref[:2]].add(ref)
-        self.inputs: list[Ref] = list(_iter_io_refs(config["input_layers"]))
-        self.outputs: list[Ref] = list(_iter_io_refs(config["output_layers"]))
+        # Keras counts the built-in node of a nested functional model in the
+        # model's input/output references (but not in node arguments).
+        self.io_offset = {
+            name: 1
+            for name, op in self.live.items()
+            if any(c.__name__ == "Functional" for c in type(op).__mro__)
+        }
+        self.inputs: list[Ref] = [
+            self.from_io(r) for r in _iter_io_refs(config["input_layers"])
+        ]
+        self.outputs: list[Ref] = [
+            self.from_io(r) for r in _iter_io_refs(config["output_layers"])
+        ]
         for ref in self.outputs + self.inputs:
             self.refs_of_node[ref[:2]].add(ref)
         self.topo: list[_Node] = self._toposort()
+
+    def from_io(self, ref: Ref) -> Ref:
+        """Converts an input/output-structure reference to a node reference."""
+        return (ref[0], ref[1] - self.io_offset.get(ref[0], 0), ref[2])
+
+    def to_io(self, ref: Ref) -> Ref:
+        """Inverse of :meth:`from_io`."""
+        return (ref[0], ref[1] + self.io_offset.get(ref[0], 0), ref[2])
 
     def _add_node(self, node: _Node) -> None:
         self.nodes[node.key] = node
@@ -454,10 +472,6 @@ class _Graph:
         if op is not None:
             return type(op).__name__
         return str(self.entries.get(name, {}).get("class_name", "?"))
-
-    def is_op(self, name: str) -> bool:
-        """Whether ``name`` is a ``keras.ops`` operation rather than a Layer."""
-        return name in self.live and self.layer(name) is None
 
     def single_node(self, name: str, what: str) -> _Node:
         nodes = self.layer_nodes[name]
@@ -556,8 +570,10 @@ def _check_channels_last(what: str, graph: _Graph, name: str) -> None:
     layer = graph.layer(name)
     if getattr(layer, "data_format", "channels_last") == "channels_first":
         raise _reject(
-            what, graph, name, "uses data_format='channels_first' (only "
-            "channels_last is supported)"
+            what,
+            graph,
+            name,
+            "uses data_format='channels_first' (only channels_last is supported)",
         )
 
 
@@ -570,8 +586,10 @@ def _check_absorber(what: str, graph: _Graph, name: str) -> None:
     _check_channels_last(what, graph, name)
     if set(_weights_of(layer)) - {"kernel", "bias"}:
         raise _reject(
-            what, graph, name, "has extra weights (LoRA or quantisation) that "
-            "cannot be remapped"
+            what,
+            graph,
+            name,
+            "has extra weights (LoRA or quantisation) that cannot be remapped",
         )
 
 
@@ -629,8 +647,10 @@ def _propagate(
             act = _activation_name(layer)
             if act not in _ELEMENTWISE_ACTIVATIONS:
                 raise _reject(
-                    what, graph, name, f"applies activation {act!r}, which is not "
-                    "element-wise"
+                    what,
+                    graph,
+                    name,
+                    f"applies activation {act!r}, which is not element-wise",
                 )
             out = first
         elif ltype is _L.BatchNormalization:
@@ -643,9 +663,12 @@ def _propagate(
         elif ltype is _L.LayerNormalization:
             if rank - 1 in _axes(layer.axis, rank):
                 raise _reject(
-                    what, graph, name, "normalises over the changed channel axis; "
+                    what,
+                    graph,
+                    name,
+                    "normalises over the changed channel axis; "
                     "replicated or added channels change its mean and variance, "
-                    "so the result would differ"
+                    "so the result would differ",
                 )
             out = first
         elif ltype is _L.Flatten:
@@ -654,8 +677,10 @@ def _propagate(
             spatial = in_shape[1:-1]
             if any(d is None for d in spatial):
                 raise _reject(
-                    what, graph, name, f"flattens an input of non-static shape "
-                    f"{in_shape}"
+                    what,
+                    graph,
+                    name,
+                    f"flattens an input of non-static shape {in_shape}",
                 )
             positions = int(np.prod(spatial)) if spatial else 1
             old_c = in_shape[-1]
@@ -671,9 +696,12 @@ def _propagate(
             out = _merge_map(graph, node, maps, what, prop, allow_partners)
         else:
             raise _reject(
-                what, graph, name, "is not supported by this morphism "
+                what,
+                graph,
+                name,
+                "is not supported by this morphism "
                 "(supported: Dense, Conv1D/2D/3D, BatchNormalization, activations, "
-                "Dropout, pooling, Flatten, Add/Concatenate and similar merges)"
+                "Dropout, pooling, Flatten, Add/Concatenate and similar merges)",
             )
         if out is not None:
             maps[(name, node.index, 0)] = out
@@ -730,16 +758,21 @@ def _merge_map(
     first = mapped[0]
     if any(not first.same_as(other) for other in mapped[1:]):
         raise _reject(
-            what, graph, name, "merges inputs whose channels would be changed "
-            "differently"
+            what,
+            graph,
+            name,
+            "merges inputs whose channels would be changed differently",
         )
     for ref in node.inputs:
         if ref in maps:
             continue
         if not allow_partners:
             raise _reject(
-                what, graph, name, f"combines them element-wise with the unchanged "
-                f"output of '{ref[0]}' ({graph.cls(ref[0])})"
+                what,
+                graph,
+                name,
+                f"combines them element-wise with the unchanged "
+                f"output of '{ref[0]}' ({graph.cls(ref[0])})",
             )
         prop.partners.append((ref, name))
     return first
@@ -767,8 +800,10 @@ def _propagate_op(
         if len({len(s) for s in shapes}) == 1 and len({s[-1] for s in shapes}) == 1:
             return _merge_map(graph, node, maps, what, prop, allow_partners)
     raise _reject(
-        what, graph, name, "is an operation that is not known to act on each "
-        "channel independently"
+        what,
+        graph,
+        name,
+        "is an operation that is not known to act on each channel independently",
     )
 
 
@@ -823,8 +858,8 @@ class _Edit:
                 shape, dtype = (), "float32"
             return _tensor_dict(ref, shape, dtype)
 
-        arg = [tensor(r) for r in inputs] if isinstance(inputs, list) else tensor(
-            inputs
+        arg = (
+            [tensor(r) for r in inputs] if isinstance(inputs, list) else tensor(inputs)
         )
         entry["inbound_nodes"] = [{"args": [arg], "kwargs": {}}]
         layers = self.config["layers"]
@@ -847,7 +882,8 @@ class _Edit:
                     tensor["config"]["keras_history"] = list(new)
         if outputs:
             self.config["output_layers"] = _map_io_refs(
-                self.config["output_layers"], {old: new}
+                self.config["output_layers"],
+                {self.graph.to_io(old): self.graph.to_io(new)},
             )
 
     def build(self) -> keras.Model:
@@ -877,9 +913,19 @@ class _Edit:
         return model
 
 
-def _set_named_weights(layer: keras.layers.Layer, values: dict[str, np.ndarray]):
+def _set_named_weights(
+    layer: keras.layers.Layer, values: dict[str, np.ndarray]
+) -> None:
+    arrays = []
     try:
-        layer.set_weights([values[v.name] for v in layer.weights])
+        for variable in layer.weights:
+            value = values[variable.name]
+            try:
+                value = np.asarray(value, dtype=str(variable.dtype))
+            except TypeError:
+                pass
+            arrays.append(value)
+        layer.set_weights(arrays)
     except (KeyError, ValueError) as err:  # pragma: no cover - internal error
         raise MorphismError(
             f"Internal error while setting the weights of layer '{layer.name}' "
@@ -1045,7 +1091,10 @@ def _backtrack(
         return [name]
     passthrough = (
         ltype in _CHANNEL_WISE_TYPES
-        or (ltype is _L.Activation and _activation_name(layer) in _ELEMENTWISE_ACTIVATIONS)
+        or (
+            ltype is _L.Activation
+            and _activation_name(layer) in _ELEMENTWISE_ACTIVATIONS
+        )
         or (ltype is _L.BatchNormalization and len(graph.layer_nodes[name]) == 1)
         or (layer is None and graph.cls(name) in _UNARY_OPS and len(node.inputs) == 1)
     )
@@ -1174,6 +1223,21 @@ def widen(
 # --------------------------------------------------------------------------
 
 
+_SIMPLE_POLICIES = frozenset(
+    {"float16", "float32", "float64", "bfloat16", "mixed_float16", "mixed_bfloat16"}
+)
+
+
+def _policy_for(graph: _Graph, name: str, dtype: str) -> str:
+    """dtype policy for a layer inserted after layer ``name``."""
+    layer = graph.layer(name)
+    if layer is not None and not isinstance(layer, _L.InputLayer):
+        policy = getattr(layer.dtype_policy, "name", None)
+        if policy in _SIMPLE_POLICIES:
+            return policy
+    return dtype
+
+
 def _is_nonnegative(graph: _Graph, ref: Ref, memo: dict[Ref, bool]) -> bool:
     """Whether a tensor is provably non-negative in inference mode."""
     if ref in memo:
@@ -1191,21 +1255,28 @@ def _is_nonnegative(graph: _Graph, ref: Ref, memo: dict[Ref, bool]) -> bool:
     result = False
     if layer is None:
         cls = graph.cls(name)
+        scalars = list(_non_tensor_leaves(node.data)) if node is not None else []
+        numbers = [
+            s
+            for s in scalars
+            if isinstance(s, (int, float)) and not isinstance(s, bool)
+        ]
+        nonneg_scalars = len(numbers) == len(scalars) and all(s >= 0 for s in numbers)
         if cls in _NONNEG_UNARY_OPS and len(inputs) == 1:
             result = True
         elif cls == "Maximum":
-            result = any(_is_nonnegative(graph, r, memo) for r in inputs)
+            result = any(_is_nonnegative(graph, r, memo) for r in inputs) or any(
+                s >= 0 for s in numbers
+            )
         elif cls in ("Add", "Multiply", "Minimum"):
-            result = all_inputs()
+            result = nonneg_scalars and all_inputs()
     elif ltype is _L.ReLU:
         cfg = layer.get_config()
         result = (cfg.get("negative_slope") or 0) == 0 and (
             cfg.get("threshold") or 0
         ) >= 0
     elif ltype is _L.Activation or ltype in _WIDENABLE_TYPES:
-        result = _activation_name(layer) in _NONNEG_ACTIVATIONS or (
-            layer.get_config().get("activation") == "softmax"
-        )
+        result = _activation_name(layer) in _NONNEG_ACTIVATIONS
     elif ltype is _L.Softmax:
         result = True
     elif ltype in _CHANNEL_WISE_TYPES and ltype not in (_L.LeakyReLU, _L.ELU):
@@ -1238,7 +1309,6 @@ def _plan_deepen(
     graph: _Graph,
     after: str,
     kind: str,
-    with_batch_norm: bool,
     activation: str | None,
     kernel_size: int,
 ) -> _DeepenPlan:
@@ -1273,8 +1343,7 @@ def _plan_deepen(
     rank = len(shape)
     if rank < 2 or shape[-1] is None:
         raise MorphismError(
-            f"Cannot {what}: its output shape {shape} has no static last axis. "
-            f"{_FIX}"
+            f"Cannot {what}: its output shape {shape} has no static last axis. {_FIX}"
         )
     if kind == "auto":
         kind = "dense" if rank == 2 else "conv"
@@ -1291,10 +1360,7 @@ def _plan_deepen(
             "activation), so an inserted ReLU would change the function. Use "
             "activation=None or choose a layer after a ReLU."
         )
-    layer = graph.layer(after)
-    policy: Any = dtype
-    if layer is not None and not isinstance(layer, _L.InputLayer):
-        policy = layer.dtype_policy.name
+    policy = _policy_for(graph, after, dtype)
     return _DeepenPlan(ref, shape, dtype, kind, int(shape[-1]), policy)
 
 
@@ -1337,9 +1403,7 @@ def deepen(
         MorphismError: If the insertion would not preserve the function.
     """
     graph = _Graph(model)
-    plan = _plan_deepen(
-        graph, after_layer_name, kind, with_batch_norm, activation, kernel_size
-    )
+    plan = _plan_deepen(graph, after_layer_name, kind, activation, kernel_size)
     edit = _Edit(graph)
     c = plan.channels
     act = None if activation in (None, "linear") else activation
@@ -1537,10 +1601,7 @@ def add_skip(
     plan = _plan_skip(graph, from_layer_name, to_layer_name, mode)
     edit = _Edit(graph)
     base = f"{from_layer_name}_to_{to_layer_name}_skip"
-    policy: Any = plan.dtype
-    to_layer = graph.layer(to_layer_name)
-    if to_layer is not None and not isinstance(to_layer, _L.InputLayer):
-        policy = to_layer.dtype_policy.name
+    policy = _policy_for(graph, to_layer_name, plan.dtype)
     np_dtype = "float32" if plan.dtype == "bfloat16" else plan.dtype
     anchor = to_layer_name
     a = plan.src
@@ -1557,7 +1618,9 @@ def add_skip(
     width_a = int(plan.src_shape[-1])
     if mode == "add":
         if len(plan.dst_shape) == 2 or plan.global_pool:
-            proj = _L.Dense(width_b, name=edit.unique_name(f"{base}_proj"), dtype=policy)
+            proj = _L.Dense(
+                width_b, name=edit.unique_name(f"{base}_proj"), dtype=policy
+            )
             kernel_shape: tuple[int, ...] = (width_a, width_b)
         else:
             dims = len(plan.dst_shape) - 2
@@ -1645,9 +1708,9 @@ def morphable_layers(model: keras.Model) -> dict[str, list]:
             except MorphismError:
                 pass
         try:
-            _plan_deepen(graph, name, "auto", False, None, 3)
+            _plan_deepen(graph, name, "auto", None, 3)
             result["deepen"].append(name)
-            _plan_deepen(graph, name, "auto", False, "relu", 3)
+            _plan_deepen(graph, name, "auto", "relu", 3)
             result["deepen_relu"].append(name)
         except MorphismError:
             pass
@@ -1658,9 +1721,7 @@ def morphable_layers(model: keras.Model) -> dict[str, list]:
             continue
         below = graph.descendants(ref[:2])
         for dst in names:
-            if (dst, 0) not in below and not any(
-                node.key in below for node in graph.layer_nodes[dst]
-            ):
+            if not any(node.key in below for node in graph.layer_nodes[dst]):
                 continue
             for mode in ("add", "concat"):
                 try:
