@@ -47,6 +47,7 @@ def save_estimator(estimator, path: str) -> None:
         "history": estimator.history_,
         "refit": estimator.refit_,
         "fit_seconds": estimator.fit_seconds_,
+        "refit_seconds": getattr(estimator, "refit_seconds_", 0.0),
     }
     estimator.best_model_.save(os.path.join(path, MODEL_FILE))
     estimator.leaderboard_.to_csv(os.path.join(path, LEADERBOARD_FILE), index=False)
@@ -87,7 +88,11 @@ def load_estimator(path: str):
     estimator.history_ = state["history"]
     estimator.refit_ = state["refit"]
     estimator.fit_seconds_ = state["fit_seconds"]
-    estimator.leaderboard_ = pd.read_csv(os.path.join(path, LEADERBOARD_FILE))
+    estimator.refit_seconds_ = state.get("refit_seconds", 0.0)
+    # Trial ids are zero-padded strings ("03"): keep them as written.
+    estimator.leaderboard_ = pd.read_csv(
+        os.path.join(path, LEADERBOARD_FILE), dtype={"trial_id": str}
+    )
     estimator.project_dir_ = None
     if graph.heads[0].task == "classification" and len(graph.heads) == 1:
         estimator.classes_ = encoders[0].classes_array

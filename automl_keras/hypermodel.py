@@ -30,7 +30,10 @@ class GraphHyperModel(keras_tuner.HyperModel):
         self.learning_rate = learning_rate
 
     def build(self, hp) -> keras.Model:
-        model = self.graph.build(hp)
+        return self.compile(self.graph.build(hp), hp)
+
+    def compile(self, model: keras.Model, hp) -> keras.Model:
+        """Compiles `model` with the optimizer, losses and metrics of `hp`."""
         name = self.optimizer or hp.Choice(
             "optimizer", list(OPTIMIZERS), default="adam"
         )

@@ -95,8 +95,8 @@ class _ApplicationBlock(Block):
         super().__init__(name)
         if version is not None and version not in self.versions:
             raise ConfigurationError(
-                f"{type(self).__name__} version must be one of {sorted(self.versions)}. "
-                f"Received: version={version!r}."
+                f"{type(self).__name__} version must be one of "
+                f"{sorted(self.versions)}. Received: version={version!r}."
             )
         if weights is not None and not (
             isinstance(weights, str) and os.path.isfile(weights)

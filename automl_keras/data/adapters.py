@@ -155,11 +155,9 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
         raise DataError(
             f"`{argument}` is empty. Received: {argument}={describe(frame)}."
         )
-    frame.columns = (
-        [str(c) for c in frame.columns]
-        if not all(isinstance(c, str) for c in frame.columns)
-        else frame.columns
-    )
+    if not all(isinstance(c, str) for c in frame.columns):
+        # set_axis returns a new frame: the user's column names stay as they are.
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     return frame
 
 

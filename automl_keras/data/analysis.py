@@ -146,7 +146,7 @@ class TargetEncoder:
     def classes_array(self) -> np.ndarray:
         """The classes as a numpy array of the user's dtype."""
         dtype = self.dtype if self.encoding == "labels" else "int64"
-        if dtype in ("object", "str") or dtype.startswith("<U"):
+        if dtype in ("object", "str"):
             return np.asarray(self.classes, dtype=object)
         return np.asarray(self.classes, dtype=dtype)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -65,19 +65,24 @@ class LayerSpec:
         type: Layer class name, e.g. ``"Dense"`` or ``"Conv2D"``.
         width: Units/filters (0 for pooling layers).
         kernel_size: Kernel or pool size (empty for Dense).
+        name: The Keras layer's name (ignored by comparisons and distances).
     """
 
     type: str
     width: int = 0
     kernel_size: tuple[int, ...] = ()
+    name: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-able dict."""
-        return {
+        data = {
             "type": self.type,
             "width": self.width,
             "kernel_size": list(self.kernel_size),
         }
+        if self.name:
+            data["name"] = self.name
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerSpec:
@@ -86,6 +91,7 @@ class LayerSpec:
             str(data["type"]),
             int(data.get("width", 0)),
             tuple(int(k) for k in data.get("kernel_size", ())),
+            str(data.get("name", "")),
         )
 
 
@@ -167,9 +173,9 @@ def _layer_spec(layer: Any) -> LayerSpec | None:
     for key in ("units", "filters", "output_dim"):
         value = config.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
-            return LayerSpec(cls, value, kernel)
+            return LayerSpec(cls, value, kernel, layer.name)
     if "Pooling" in cls:
-        return LayerSpec(cls, 0, kernel)
+        return LayerSpec(cls, 0, kernel, layer.name)
     return None
 
 

@@ -16,6 +16,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
+from automl_keras.search import morph
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData
 
@@ -86,8 +87,21 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         gc.collect()
         keras.utils.set_random_seed(self.seed + int(trial.trial_id or 0))
         hp = trial.hyperparameters
-        model = self.hypermodel.build(hp)
+        parent_info = {}
+        if morph.PARENT in hp.values:
+            parent_id = hp.values[morph.PARENT]
+            parent_info = self.trial_info(parent_id)
+            model = self.load_model(self.oracle.trials[parent_id])
+            model = morph.apply_operations(
+                model, json.loads(hp.values[morph.NEW]), seed=self.seed
+            )
+            model = self.hypermodel.compile(model, hp)
+        else:
+            model = self.hypermodel.build(hp)
         initial_epoch, num_epochs = 0, epochs or max_epochs
+        if parent_info and epochs is None:
+            # A child starts from trained weights: give it fewer epochs.
+            num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
         if "tuner/epochs" in hp.values:
             num_epochs = hp.values["tuner/epochs"]
             initial_epoch = hp.values.get("tuner/initial_epoch", 0)
@@ -150,7 +164,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "stopped_by_deadline": deadline.stopped,
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
             "batch_size": batch_size,
+            "parent": hp.values.get(morph.PARENT),
+            "operations": json.loads(hp.values.get(morph.NEW, "[]")),
+            "refit_epochs": parent_info.get("refit_epochs", 0) + best + 1,
         }
+        if getattr(self.oracle, "needs_architectures", False):
+            graph = self.hypermodel.graph
+            names = tuple(b.name for b in graph.blocks if b not in graph.heads)
+            info.update(morph.describe(model, names))
         self._write_info(trial.trial_id, info)
         self.save_model(trial.trial_id, model)
         del model
@@ -164,8 +185,17 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         os.makedirs(self.get_trial_dir(trial_id), exist_ok=True)
         model.save_weights(self._weights_path(trial_id))
 
+    def build_architecture(self, trial):
+        """A freshly initialised, compiled model of a trial's architecture."""
+        hp = trial.hyperparameters
+        model = self.hypermodel.build(hp)
+        chain = json.loads(hp.values.get(morph.CHAIN, "[]"))
+        if chain:
+            model = self.hypermodel.compile(morph.apply_operations(model, chain), hp)
+        return model
+
     def load_model(self, trial):
-        model = self.hypermodel.build(trial.hyperparameters)
+        model = self.build_architecture(trial)
         model.optimizer.build(model.trainable_variables)
         model.load_weights(self._weights_path(trial.trial_id))
         return model
@@ -218,6 +248,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """Estimated seconds to refit a trial on training + validation data."""
         if not info:
             return 0.0
-        return info["seconds_per_epoch"] * (info["best_epoch"] + 1) * self.refit_scale
+        epochs = info.get("refit_epochs", info["best_epoch"] + 1)
+        return info["seconds_per_epoch"] * epochs * self.refit_scale
 
     refit_scale = 1.25

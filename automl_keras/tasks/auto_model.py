@@ -88,6 +88,12 @@ class AutoModel(BaseAutoModel):
             return "classifier"
         return "regressor" if len(outputs) == 1 else None
 
+    def __sklearn_tags__(self):
+        # scikit-learn >= 1.6 reads the estimator type from the tags.
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = self._estimator_type
+        return tags
+
     def predict_proba(self, x, *, batch_size: int = 256):
         """Class probabilities of each classification head (others: values)."""
         outputs = self._raw_outputs(x, batch_size)

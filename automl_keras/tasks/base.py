@@ -11,6 +11,7 @@ import time
 
 import keras
 import numpy as np
+from keras_tuner.engine.trial import TrialStatus
 from sklearn.base import BaseEstimator
 
 from automl_keras.data import adapters
@@ -306,6 +307,9 @@ class BaseAutoModel(BaseEstimator):
             max_epochs=epochs or self.max_epochs,
         )
         oracle.budget = budget
+        if hasattr(oracle, "needs_architectures"):
+            oracle.trial_info = lambda trial_id: tuner.trial_info(trial_id)
+            oracle.has_checkpoint = lambda trial_id: tuner.has_checkpoint(trial_id)
         oracle.verbose = 1 if verbose else 0
         keras.utils.set_random_seed(seed)
         tuner = SearchTuner(
@@ -339,7 +343,12 @@ class BaseAutoModel(BaseEstimator):
     def _finish_fit(
         self, graph, tuner, data: SearchData, batch_size, budget, encoders, verbose
     ):
-        best_trials = tuner.oracle.get_best_trials(1)
+        # KerasTuner pads get_best_trials with unfinished or failed trials.
+        best_trials = [
+            t
+            for t in tuner.oracle.get_best_trials(1)
+            if t.status == TrialStatus.COMPLETED
+        ]
         if not best_trials:
             failures = [
                 f"trial {t.trial_id}: {_last_line(t.message) or t.status}"
@@ -354,14 +363,14 @@ class BaseAutoModel(BaseEstimator):
             raise SearchError("No trial succeeded. Reasons:\n" + "\n".join(failures))
         best = best_trials[0]
         info = tuner.trial_info(best.trial_id)
-        refit_epochs = info.get("best_epoch", 0) + 1
+        refit_epochs = info.get("refit_epochs", info.get("best_epoch", 0) + 1)
         model, history = None, info.get("history", {})
         refit_fits = budget.remaining() > tuner.refit_seconds(info)
         self.refit_seconds_ = 0.0
         if self.refit and refit_fits:
             keras.utils.clear_session(free_memory=True)
             keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
-            model = tuner.hypermodel.build(best.hyperparameters)
+            model = tuner.build_architecture(best)
             refit_started = time.monotonic()
             result = model.fit(
                 data.combined(batch_size),

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras_tuner
+from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.errors import ConfigurationError, did_you_mean
 from automl_keras.search.oracles.base import BudgetedOracle
 from automl_keras.search.oracles.greedy import GreedyOracle
+from automl_keras.search.oracles.morphism import MorphismOracle
 
 
 class RandomOracle(BudgetedOracle, keras_tuner.oracles.RandomSearchOracle):
@@ -20,7 +24,10 @@ class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
     """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget."""
 
     def populate_space(self, trial_id):
-        return self.stop_response() or super().populate_space(trial_id)
+        with warnings.catch_warnings():
+            # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return self.stop_response() or super().populate_space(trial_id)
 
 
 class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
@@ -30,7 +37,7 @@ class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
         return self.stop_response() or super().populate_space(trial_id)
 
 
-TUNERS = ("greedy", "random", "bayesian", "hyperband")
+TUNERS = ("greedy", "random", "bayesian", "hyperband", "morphism")
 
 
 def check_tuner_name(tuner) -> None:
@@ -70,6 +77,13 @@ def make_oracle(
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
     if tuner == "random":
         return RandomOracle(max_trials=max_trials, **common)
+    if tuner == "morphism":
+        return MorphismOracle(
+            initial_hps=initial_hps,
+            max_trials=max_trials,
+            num_initial_points=2,
+            **common,
+        )
     if tuner == "bayesian":
         return BayesianOracle(max_trials=max_trials, num_initial_points=2, **common)
     oracle = HyperbandOracle(max_epochs=max_epochs, factor=3, **common)
@@ -81,6 +95,7 @@ __all__ = [
     "BayesianOracle",
     "GreedyOracle",
     "HyperbandOracle",
+    "MorphismOracle",
     "RandomOracle",
     "TUNERS",
     "check_tuner_name",

@@ -28,7 +28,12 @@ class BudgetedOracle:
 
 
 def values_key(values: dict) -> str:
-    """A hashable key for a set of hyperparameter values."""
+    """A hashable key for a set of hyperparameter values.
+
+    KerasTuner stores boolean choices as 0/1 while first trials give
+    False/True: both spellings of a value share one key.
+    """
+    values = {k: int(v) if isinstance(v, bool) else v for k, v in values.items()}
     return json.dumps(values, sort_keys=True, default=str)
 
 

@@ -1,0 +1,189 @@
+"""Bayesian optimisation with network morphism (Auto-Keras, Jin et al. 2019).
+
+Each proposal is one of two kinds:
+
+- a **morph**: a trained trial (among the best that kept their weights) is the
+  parent; one or two function-preserving operations (widen, deepen, skip) give
+  the child, which starts from the parent's trained weights. Which child is
+  chosen by a Gaussian process over architectures with the edit-distance kernel
+  and a lower-confidence-bound acquisition, optimised by a small tree search
+  with simulated annealing from the trained architectures;
+- a **hyperparameter proposal** from KerasTuner's Bayesian optimisation over
+  the graph's space (optimizer, learning rate, preprocessing and block choices),
+  trained from scratch.
+
+The task's strong first trials come first; afterwards a morph is proposed with
+probability `morph_probability` whenever a parent with weights exists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import warnings
+
+import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+from sklearn.exceptions import ConvergenceWarning
+
+from automl_keras.morphism import Architecture, EditDistanceKernel, GaussianProcess
+from automl_keras.search import morph
+from automl_keras.search.oracles.base import BudgetedOracle, active_values, values_key
+
+
+class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
+    """Proposes morphed children of trained trials, or new hyperparameters.
+
+    Args:
+        initial_hps: Partial `{name: value}` dicts to try first.
+        morph_probability: Chance that a proposal is a morph (when possible).
+        num_candidates: Children scored by the acquisition per morph proposal.
+        max_parents: How many of the best trials may be parents.
+        beta: Exploration weight of the confidence bound.
+        **kwargs: Passed to `keras_tuner.oracles.BayesianOptimizationOracle`.
+    """
+
+    #: The trial runner records architectures and morph options for this oracle.
+    needs_architectures = True
+
+    def __init__(
+        self,
+        initial_hps: list | None = None,
+        morph_probability: float = 0.7,
+        num_candidates: int = 24,
+        max_parents: int = 3,
+        beta: float = 2.576,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.initial_hps = list(initial_hps or [])
+        self.morph_probability = morph_probability
+        self.num_candidates = num_candidates
+        self.max_parents = max_parents
+        self.beta = beta
+        # Set by the tuner (not part of the saved state).
+        self.trial_info = lambda trial_id: {}
+        self.has_checkpoint = lambda trial_id: False
+
+    def _complete(self, partial: dict) -> dict:
+        hp = self.hyperparameters.copy()
+        hp.values = {}
+        for item in hp.space:
+            if hp.is_active(item):
+                hp.values[item.name] = partial.get(item.name, item.default)
+        return active_values(hp)
+
+    def populate_space(self, trial_id):
+        stop = self.stop_response()
+        if stop:
+            return stop
+        tried = {values_key(t.hyperparameters.values) for t in self.trials.values()}
+        for partial in self.initial_hps:
+            values = self._complete(partial)
+            if values_key(values) not in tried:
+                return {"status": TrialStatus.RUNNING, "values": values}
+        rng = random.Random(self.seed * 7919 + len(self.trials))
+        if rng.random() < self.morph_probability:
+            values = self.propose_morph(rng)
+            if values is not None:
+                return {"status": TrialStatus.RUNNING, "values": values}
+        with warnings.catch_warnings():
+            # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return super().populate_space(trial_id)
+
+    def _scored(self) -> list:
+        """Completed trials with a score and a recorded architecture."""
+        scored = []
+        for trial in self.trials.values():
+            if trial.status != TrialStatus.COMPLETED or trial.score is None:
+                continue
+            if math.isnan(trial.score):
+                continue
+            info = self.trial_info(trial.trial_id)
+            if "architecture" in info:
+                scored.append((trial, info))
+        return scored
+
+    def _loss(self, score: float) -> float:
+        return score if self.objective.direction == "min" else -score
+
+    def propose_morph(self, rng: random.Random) -> dict | None:
+        """Values of the best morphed child found by the acquisition, or None."""
+        scored = self._scored()
+        parents = [
+            (trial, info)
+            for trial, info in sorted(scored, key=lambda p: self._loss(p[0].score))
+            if self.has_checkpoint(trial.trial_id) and info.get("candidates")
+        ][: self.max_parents]
+        if not parents:
+            return None
+        gp = GaussianProcess(EditDistanceKernel(), alpha=1e-3)
+        gp.fit(
+            [Architecture.from_dict(info["architecture"]) for _, info in scored],
+            [self._loss(trial.score) for trial, _ in scored],
+        )
+        seen = {
+            Architecture.from_dict(info["architecture"]).to_json() for _, info in scored
+        }
+        # Tree search with simulated annealing: expand children of trained
+        # architectures, keep expanding accepted children, remember the best.
+        frontier = [(trial, info, []) for trial, info in parents]
+        best, best_value, temperature = None, math.inf, 1.0
+        current_value = math.inf
+        for _ in range(self.num_candidates):
+            trial, info, operations = rng.choice(frontier)
+            operation = morph.sample_operation(info, rng)
+            if operation is None or _repeats(operations, operation):
+                continue
+            child = operations + [operation]
+            architecture = morph.predict_architecture(info, child)
+            key = architecture.to_json()
+            if key in seen:
+                continue
+            seen.add(key)
+            mean, std = gp.predict([architecture])
+            value = float(mean[0] - self.beta * std[0])
+            if value < best_value:
+                best, best_value = (trial, info, child), value
+            delta = value - current_value
+            if delta < 0 or rng.random() < math.exp(-delta / max(temperature, 1e-6)):
+                current_value = value
+                if len(child) < 2:
+                    frontier.append((trial, info, child))
+            temperature *= 0.9
+        if best is None:
+            return None
+        trial, info, operations = best
+        values = dict(trial.hyperparameters.values)
+        chain = json.loads(values.get(morph.CHAIN, "[]")) + operations
+        values[morph.PARENT] = trial.trial_id
+        values[morph.CHAIN] = json.dumps(chain)
+        values[morph.NEW] = json.dumps(operations)
+        return values
+
+    def get_state(self):
+        state = super().get_state()
+        state.update(
+            initial_hps=self.initial_hps,
+            morph_probability=self.morph_probability,
+            num_candidates=self.num_candidates,
+            max_parents=self.max_parents,
+            beta=self.beta,
+        )
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        for key in ("initial_hps", "morph_probability", "num_candidates"):
+            setattr(self, key, state[key])
+        self.max_parents = state["max_parents"]
+        self.beta = state["beta"]
+
+
+def _repeats(operations: list, operation: dict) -> bool:
+    """Whether `operation` widens a layer that `operations` already widened."""
+    return operation["op"] == "widen" and any(
+        o["op"] == "widen" and o["layer"] == operation["layer"] for o in operations
+    )
