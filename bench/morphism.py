@@ -1,0 +1,241 @@
+"""Morphism search against Bayesian search from scratch, same time limit.
+
+For mnist_5k and adult: best validation score, test score, trials and epochs
+trained for `tuner="morphism"` and `tuner="bayesian"` (every trial from
+scratch), each in its own process, in one run. Then, on mnist_5k, how many
+epochs a morphed child needs to reach its parent's validation loss, against the
+same child architecture trained from scratch.
+
+    python bench/morphism.py --time-limit 180
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as harness  # noqa: E402
+
+ROWS = ("mnist", "adult")
+
+
+def search(row: str, tuner: str, time_limit: float, seed: int) -> dict:
+    from sklearn.metrics import accuracy_score
+
+    import automl_keras as ak
+
+    x_train, y_train, x_test, y_test = harness.load(row)
+    cls = ak.ImageClassifier if row == "mnist" else ak.StructuredDataClassifier
+    kwargs = {"block_type": "vanilla"} if row == "mnist" else {}
+    estimator = cls(
+        time_limit=time_limit,
+        tuner=tuner,
+        seed=seed,
+        project_name=f"morph_{row}_{tuner}",
+        **kwargs,
+    )
+    started = time.monotonic()
+    estimator.fit(x_train, y_train, verbose=0)
+    board = estimator.leaderboard()
+    completed = board[board["status"] == "COMPLETED"]
+    return {
+        "row": row,
+        "tuner": tuner,
+        "best_val_loss": float(completed["score"].min()),
+        "best_val_accuracy": float(completed["val_accuracy"].max()),
+        "test_accuracy": float(accuracy_score(y_test, estimator.predict(x_test))),
+        "trials": int(len(board)),
+        "morphed_trials": int(
+            board.get("morphism/parent", board["trial_id"] * 0).notna().sum()
+        )
+        if "morphism/parent" in board
+        else 0,
+        "epochs_trained": int(completed["epochs"].sum()),
+        "fit_seconds": time.monotonic() - started,
+    }
+
+
+def morphed(board) -> int:
+    if "morphism/parent" not in board.columns:
+        return 0
+    return int(board["morphism/parent"].notna().sum())
+
+
+def epochs_to_parent(seed: int = 0, max_epochs: int = 15) -> dict:
+    """Epochs for a morphed child vs. the same architecture from scratch."""
+    import keras
+
+    import automl_keras as ak
+    from automl_keras.search import morph
+    from automl_keras.search.data import make_dataset
+
+    x_train, y_train, _, _ = harness.load("mnist")
+    x_fit, y_fit, x_val, y_val = (
+        x_train[:3200],
+        y_train[:3200],
+        x_train[3200:],
+        y_train[3200:],
+    )
+    clf = ak.ImageClassifier(
+        max_trials=1,
+        block_type="vanilla",
+        augment=False,
+        seed=seed,
+        refit=False,
+        project_name="morph_epochs",
+    )
+    clf.fit(x_fit, y_fit, validation_data=(x_val, y_val), epochs=3, verbose=0)
+    parent = clf.best_model_
+    train = make_dataset(
+        x_fit.astype("float32"), y_fit, batch_size=32, shuffle=True, seed=seed
+    )
+    val = make_dataset(x_val.astype("float32"), y_val, batch_size=256)
+    parent_loss = float(parent.evaluate(val, verbose=0)[0])
+    info = morph.describe(parent, ("image_block",))
+    operations = [
+        {"op": "widen", "layer": "image_block_vanilla_conv_1_1", "width": 128},
+        {
+            "op": "deepen",
+            "after": "image_block_vanilla_relu_1_1",
+            "batch_norm": True,
+            "activation": "relu",
+        },
+    ]
+    del info
+
+    def epochs_to_reach(model) -> int | None:
+        for epoch in range(1, max_epochs + 1):
+            model.fit(train, epochs=1, verbose=0)
+            if model.evaluate(val, verbose=0)[0] <= parent_loss:
+                return epoch
+        return None
+
+    def compiled(model):
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    child = compiled(morph.apply_operations(parent, operations))
+    child_start_loss = float(child.evaluate(val, verbose=0)[0])
+    morphed_epochs = epochs_to_reach(child)
+    keras.utils.set_random_seed(seed)
+    scratch = compiled(
+        keras.models.clone_model(morph.apply_operations(parent, operations))
+    )
+    scratch_epochs = epochs_to_reach(scratch)
+    return {
+        "parent_epochs": 3,
+        "parent_val_loss": parent_loss,
+        "child_val_loss_before_training": child_start_loss,
+        "operations": operations,
+        "morphed_child_epochs": morphed_epochs,
+        "scratch_child_epochs": scratch_epochs,
+        "max_epochs": max_epochs,
+    }
+
+
+def write_section(results: list, epochs: dict, command: str, path: str) -> None:
+    marker = "<!-- morphism -->"
+    lines = [
+        marker,
+        "## Network morphism against Bayesian search from scratch",
+        "",
+        f"Command: `{command}`, on {harness._machine()}. Image search uses the plain "
+        'CNN family (`block_type="vanilla"`) for both tuners.',
+        "",
+        "| data | tuner | best val loss | best val acc | test acc | trials (morphed) | "
+        "epochs trained | fit s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['row']} | {r['tuner']} | {r['best_val_loss']:.4f} | "
+            f"{r['best_val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['trials']} "
+            f"({r['morphed_trials']}) | {r['epochs_trained']} | "
+            f"{r['fit_seconds']:.0f} |"
+        )
+    if epochs:
+        lines += [
+            "",
+            "Epochs to reach the parent's validation loss (mnist_5k, parent: plain CNN "
+            f"trained {epochs['parent_epochs']} epochs, val loss "
+            f"{epochs['parent_val_loss']:.4f}; child: widen the last conv to 128 "
+            "filters and deepen after it):",
+            "",
+            f"- morphed child, starting from the parent's weights (val loss before any "
+            f"training {epochs['child_val_loss_before_training']:.4f}): "
+            f"{epochs['morphed_child_epochs']} epoch(s)",
+            f"- the same architecture from scratch: {epochs['scratch_child_epochs']} "
+            f"epoch(s) (None = not within {epochs['max_epochs']})",
+        ]
+    lines.append("")
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if marker in text:
+        text = text[: text.index(marker)]
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--time-limit", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--output", default=os.path.join(harness.ROOT, "docs", "benchmarks.md")
+    )
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        row, tuner = args.child
+        result = (
+            epochs_to_parent(args.seed)
+            if row == "epochs"
+            else search(row, tuner, args.time_limit, args.seed)
+        )
+        print("RESULT " + json.dumps(result), flush=True)
+        return 0
+    jobs = [(row, tuner) for row in args.rows for tuner in ("morphism", "bayesian")]
+    jobs.append(("epochs", "-"))
+    results, epochs = [], {}
+    for row, tuner in jobs:
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            row,
+            tuner,
+            "--time-limit",
+            str(args.time_limit),
+            "--seed",
+            str(args.seed),
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = [ln for ln in output.stdout.splitlines() if ln.startswith("RESULT ")]
+        if not found:
+            print(output.stdout[-2000:], output.stderr[-4000:], file=sys.stderr)
+            raise SystemExit(f"{row}/{tuner} failed")
+        result = json.loads(found[-1][len("RESULT ") :])
+        print(json.dumps(result), flush=True)
+        if row == "epochs":
+            epochs = result
+        else:
+            results.append(result)
+    if not args.no_write:
+        shown = " ".join(["python bench/morphism.py"] + (argv or sys.argv[1:]))
+        write_section(results, epochs, shown, args.output)
+        print(f"Wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
