@@ -60,7 +60,8 @@ def _demo(args) -> int:
         np.abs(reloaded.predict(x_test, verbose=0) - clf.predict_proba(x_test)).max()
     )
     print(
-        f"\nTest accuracy {accuracy:.4f}; fit took {time.monotonic() - started:.1f} s.\n"
+        f"\nTest accuracy {accuracy:.4f}; "
+        f"fit took {time.monotonic() - started:.1f} s.\n"
         f"Exported model: {path} (reloaded with keras.models.load_model; max "
         f"difference from predict_proba {difference:.2e})."
     )

@@ -1,0 +1,97 @@
+"""Tiny synthetic data sets and small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+#: Settings that keep every search to a few seconds.
+FAST_FIT = {"epochs": 1, "verbose": 0}
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def image_data(n: int = 60, size: int = 8, channels: int = 3, *, seed: int = 0):
+    """uint8 images and string labels that depend on the mean brightness."""
+    images = rng(seed).integers(0, 256, size=(n, size, size, channels), dtype="uint8")
+    brightness = images.reshape(n, -1).mean(axis=1)
+    labels = np.where(brightness > np.median(brightness), "bright", "dark")
+    return images, labels
+
+
+def structured_frame(n: int = 80, *, seed: int = 0) -> pd.DataFrame:
+    """A table with NaN numbers, missing categories and a string target."""
+    r = rng(seed)
+    age = r.normal(40, 10, size=n).round(1)
+    income = r.lognormal(10, 0.5, size=n)
+    city = r.choice(["paris", "rome", "oslo", None], size=n).astype(object)
+    colour = pd.Series(r.choice(["red", "blue"], size=n), dtype="str")
+    age[::9] = np.nan
+    city[::7] = None
+    colour[::11] = pd.NA
+    label = np.where(np.nan_to_num(age, nan=40.0) > 40, "old", "young")
+    return pd.DataFrame(
+        {
+            "age": age,
+            "income": income,
+            "city": city,
+            "colour": colour,
+            "label": label,
+        }
+    )
+
+
+def regression_frame(n: int = 80, *, seed: int = 0):
+    r = rng(seed)
+    frame = pd.DataFrame(
+        {
+            "x1": r.normal(size=n),
+            "x2": r.normal(size=n),
+            "kind": r.choice(["a", "b", "c"], size=n),
+        }
+    )
+    y = 3.0 * frame["x1"].to_numpy() - frame["x2"].to_numpy() + 10.0
+    return frame, y
+
+
+def trial_dirs(directory, project_name: str) -> list:
+    """The trial folders a search created under `directory/project_name`."""
+    project = os.path.join(os.fspath(directory), project_name)
+    if not os.path.isdir(project):
+        return []
+    return sorted(e for e in os.listdir(project) if e.startswith("trial_"))
+
+
+def hp_columns(leaderboard: pd.DataFrame) -> list:
+    """The hyperparameter columns of a leaderboard."""
+    fixed = {
+        "trial_id",
+        "status",
+        "score",
+        "best_epoch",
+        "epochs",
+        "fit_seconds",
+        "num_params",
+        "message",
+    }
+    return [
+        c for c in leaderboard.columns if c not in fixed and not c.startswith("val_")
+    ]
+
+
+def fit_fails_early(estimator, exception, match, *args, **kwargs):
+    """Asserts `fit` raises before any trial starts and leaves no fitted state."""
+    import pytest
+
+    directory = estimator.directory
+    kwargs = {**FAST_FIT, **kwargs}
+    with pytest.raises(exception, match=match) as info:
+        estimator.fit(*args, **kwargs)
+    if directory is not None:
+        assert trial_dirs(directory, estimator.project_name) == []
+    assert not hasattr(estimator, "best_model_")
+    return info

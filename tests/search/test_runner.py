@@ -1,0 +1,173 @@
+"""The trial runner: per-trial records, checkpoints, deadlines, failures."""
+
+import json
+import math
+import os
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import automl_keras as ak
+from automl_keras.errors import SearchError
+from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.runner import INFO_FILE, WEIGHTS_FILE
+from tests.helpers import FAST_FIT, structured_frame, trial_dirs
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A 3-trial search with early stopping that keeps one checkpoint."""
+    directory = tmp_path_factory.mktemp("runner")
+    keras.utils.set_random_seed(0)
+    clf = ak.StructuredDataClassifier(
+        max_trials=3,
+        max_epochs=2,
+        max_checkpoints=1,
+        seed=0,
+        directory=directory,
+        project_name="search",
+    )
+    clf.fit(structured_frame(60), target="label", verbose=0)
+    return clf
+
+
+def test_project_folder(searched):
+    assert searched.project_dir_.endswith(os.path.join("runner0", "search"))
+    assert len(trial_dirs(os.path.dirname(searched.project_dir_), "search")) == 3
+
+
+def test_each_trial_records_what_happened(searched):
+    for trial in sorted(os.listdir(searched.project_dir_)):
+        if not trial.startswith("trial_"):
+            continue
+        with open(os.path.join(searched.project_dir_, trial, INFO_FILE)) as f:
+            info = json.load(f)
+        assert 1 <= info["epochs"] <= 2
+        assert 0 <= info["best_epoch"] < info["epochs"]
+        assert info["num_params"] > 0
+        assert info["fit_seconds"] >= 0
+        assert len(info["history"]["val_loss"]) == info["epochs"]
+
+
+def test_only_the_best_checkpoints_are_kept(searched):
+    kept = [
+        trial
+        for trial in os.listdir(searched.project_dir_)
+        if os.path.exists(os.path.join(searched.project_dir_, trial, WEIGHTS_FILE))
+    ]
+    assert kept == [f"trial_{searched.best_trial_id_}"]
+
+
+def test_leaderboard_is_sorted_best_first(searched):
+    board = searched.leaderboard()
+    assert list(board["score"]) == sorted(board["score"])
+    assert board.loc[0, "trial_id"] == searched.best_trial_id_
+    assert (board["epochs"] <= 2).all()
+    assert {"val_loss", "val_accuracy", "num_params", "best_epoch"} <= set(
+        board.columns
+    )
+
+
+def test_leaderboard_is_a_copy(searched):
+    board = searched.leaderboard()
+    board.loc[0, "score"] = -1.0
+    assert searched.leaderboard().loc[0, "score"] != -1.0
+
+
+def test_refit_history(searched):
+    assert searched.refit_ is True
+    assert set(searched.history_) >= {"loss", "accuracy"}
+    best_epoch = int(searched.leaderboard().loc[0, "best_epoch"])
+    assert len(searched.history_["loss"]) == best_epoch + 1
+
+
+def test_resuming_a_search_keeps_finished_trials(tmp_path):
+    frame = structured_frame(60)
+    common = {"seed": 0, "directory": tmp_path, "project_name": "resume"}
+    first = ak.StructuredDataClassifier(max_trials=1, **common)
+    first.fit(frame, target="label", **FAST_FIT)
+    second = ak.StructuredDataClassifier(max_trials=2, overwrite=False, **common)
+    second.fit(frame, target="label", **FAST_FIT)
+    board = second.leaderboard().sort_values("trial_id").reset_index(drop=True)
+    assert len(board) == 2
+    assert board.loc[0, "score"] == pytest.approx(first.leaderboard().loc[0, "score"])
+
+
+class FailingCallback(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        raise keras_tuner.errors.FailedTrialError("broken on purpose")
+
+
+def test_no_successful_trial_raises_search_error(tmp_path):
+    clf = ak.StructuredDataClassifier(max_trials=1, directory=tmp_path)
+    with pytest.raises(SearchError, match="(?s)No trial succeeded.*broken on purpose"):
+        clf.fit(
+            structured_frame(40),
+            target="label",
+            callbacks=[FailingCallback()],
+            **FAST_FIT,
+        )
+    assert not hasattr(clf, "best_model_")
+
+
+class TestBudget:
+    def test_no_limit(self):
+        budget = Budget(None)
+        assert budget.deadline == math.inf
+        assert budget.remaining() == math.inf
+        assert budget.trial_time_left() == math.inf
+
+    def test_reserve_moves_the_trial_deadline(self):
+        budget = Budget(10)
+        budget.reserve = 4
+        assert budget.trial_deadline == pytest.approx(budget.deadline - 4)
+        assert 5.0 < budget.trial_time_left() <= 6.0
+        assert 9.0 < budget.remaining() <= 10.0
+        assert budget.elapsed() >= 0
+
+    def test_deadline_callback_stops_training(self):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        x, y = np.zeros((40, 2)), np.zeros(40)
+        callback = DeadlineCallback(time.monotonic() - 1)
+        history = model.fit(
+            x, y, batch_size=4, epochs=5, callbacks=[callback], verbose=0
+        )
+        assert callback.stopped
+        assert len(history.epoch) == 1
+
+    def test_deadline_callback_with_a_callable(self):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        callback = DeadlineCallback(lambda: math.inf)
+        history = model.fit(
+            np.zeros((8, 2)), np.zeros(8), epochs=2, callbacks=[callback], verbose=0
+        )
+        assert not callback.stopped
+        assert len(history.epoch) == 2
+
+
+class TestSearchData:
+    def test_make_dataset_batches_dicts(self):
+        inputs = {"a": np.arange(5.0), "b": np.array(list("abcde"))}
+        dataset = make_dataset(inputs, np.arange(5), batch_size=2)
+        batches = list(dataset.as_numpy_iterator())
+        assert len(batches) == 3
+        assert batches[0][0]["b"].tolist() == [b"a", b"b"]
+
+    def test_combined_concatenates_train_and_validation(self):
+        data = SearchData(
+            x_train={"a": np.arange(4.0)},
+            y_train=np.zeros(4),
+            x_val={"a": np.arange(4.0, 6.0)},
+            y_val=np.ones(2),
+            w_train=np.ones(4),
+        )
+        assert data.num_train == 4
+        rows = list(data.combined(batch_size=10).as_numpy_iterator())[0]
+        assert sorted(rows[0]["a"].tolist()) == [0, 1, 2, 3, 4, 5]
+        assert rows[2].shape == (6,)

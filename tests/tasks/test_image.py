@@ -1,0 +1,207 @@
+"""Image tasks end to end on tiny images."""
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import automl_keras as ak
+from automl_keras.errors import DataError
+from tests.helpers import FAST_FIT, fit_fails_early, image_data, rng
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    images, labels = image_data(60)
+    keras.utils.set_random_seed(0)
+    clf = ak.ImageClassifier(
+        max_trials=1,
+        block_type="vanilla",
+        seed=0,
+        directory=tmp_path_factory.mktemp("image"),
+    )
+    clf.fit(images, labels, **FAST_FIT)
+    return clf, images, labels
+
+
+class TestImageClassifier:
+    def test_predict_returns_labels_of_the_training_dtype(self, classifier):
+        clf, images, labels = classifier
+        predictions = clf.predict(images)
+        assert predictions.shape == (60,)
+        assert predictions.dtype == labels.dtype
+        assert set(predictions) <= {"bright", "dark"}
+
+    def test_predict_proba(self, classifier):
+        clf, images, _ = classifier
+        probabilities = clf.predict_proba(images[:7])
+        assert probabilities.shape == (7, 2)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+        predictions = clf.predict(images[:7])
+        np.testing.assert_array_equal(
+            predictions, clf.classes_[probabilities.argmax(axis=1)]
+        )
+
+    def test_fitted_attributes(self, classifier):
+        clf, _, labels = classifier
+        np.testing.assert_array_equal(clf.classes_, ["bright", "dark"])
+        assert clf.classes_.dtype == labels.dtype
+        assert isinstance(clf.best_model_, keras.Model)
+        assert isinstance(clf.best_hyperparameters_, keras_tuner.HyperParameters)
+        assert clf.best_hyperparameters_.values["image_block_vanilla/filters"] == 32
+        assert set(clf.history_) >= {"loss", "accuracy"}
+        assert len(clf.history_["loss"]) == 1
+        assert clf.fit_seconds_ > 0
+
+    def test_leaderboard(self, classifier):
+        board = classifier[0].leaderboard()
+        assert len(board) == 1
+        assert {
+            "trial_id",
+            "status",
+            "score",
+            "val_loss",
+            "val_accuracy",
+            "epochs",
+            "num_params",
+            "learning_rate",
+            "optimizer",
+        } <= set(board.columns)
+
+    def test_evaluate_and_score(self, classifier):
+        clf, images, labels = classifier
+        result = clf.evaluate(images, labels)
+        assert isinstance(result, dict)
+        assert set(result) >= {"loss", "accuracy"}
+        assert all(isinstance(v, float) for v in result.values())
+        score = clf.score(images, labels)
+        assert 0.0 <= score <= 1.0
+        assert score == pytest.approx(np.mean(clf.predict(images) == labels))
+
+    def test_predict_on_other_image_shapes_fails(self, classifier):
+        clf, images, _ = classifier
+        with pytest.raises(DataError, match=r"training shape \(8, 8, 3\)"):
+            clf.predict(images[:, :6, :6])
+        with pytest.raises(DataError, match="training shape"):
+            clf.predict(images[..., 0])
+
+    def test_evaluate_with_unknown_labels(self, classifier):
+        clf, images, _ = classifier
+        with pytest.raises(DataError, match="not seen in training"):
+            clf.evaluate(images[:2], np.array(["dark", "grey"]))
+
+
+def test_image_regressor_on_grey_images(tmp_path):
+    images = rng().random((50, 8, 8)).astype("float32")
+    y = images.mean(axis=(1, 2)) * 10
+    reg = ak.ImageRegressor(
+        max_trials=1, block_type="vanilla", augment=False, directory=tmp_path
+    )
+    assert reg.fit(images, y, **FAST_FIT) is reg
+    predictions = reg.predict(images)
+    assert predictions.shape == (50,)
+    assert predictions.dtype == np.float32
+    assert np.isfinite(predictions).all()
+    assert not hasattr(reg, "classes_")
+    assert set(reg.evaluate(images, y)) >= {"loss", "mean_absolute_error"}
+    assert isinstance(reg.score(images, y), float)
+    assert reg.best_model_.input.shape[1:] == (8, 8, 1)
+
+
+def test_image_classifier_on_tf_datasets(tmp_path):
+    images, labels = image_data(40, channels=1)
+    ints = (labels == "bright").astype("int64")
+    train = tf.data.Dataset.from_tensor_slices((images, ints))
+    clf = ak.ImageClassifier(max_trials=1, block_type="vanilla", directory=tmp_path)
+    clf.fit(train, **FAST_FIT)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    batched = tf.data.Dataset.from_tensor_slices(images).batch(16)
+    from_dataset = clf.predict_proba(batched)
+    np.testing.assert_allclose(from_dataset, clf.predict_proba(images), atol=1e-6)
+    assert clf.predict(batched).dtype == np.int64
+
+
+@pytest.mark.slow
+def test_image_classifier_with_an_application_backbone(tmp_path):
+    images, labels = image_data(24)
+    clf = ak.ImageClassifier(
+        max_trials=1, block_type="efficientnet", augment=False, directory=tmp_path
+    )
+    clf.fit(images, labels, **FAST_FIT)
+    assert clf.best_hyperparameters_.values["image_block_efficientnet/version"] == "b0"
+    assert clf.predict_proba(images).shape == (24, 2)
+
+
+class TestBadImageInput:
+    def make(self, tmp_path):
+        return ak.ImageClassifier(
+            max_trials=1, block_type="vanilla", directory=tmp_path
+        )
+
+    def test_length_mismatch(self, tmp_path):
+        images, labels = image_data(20)
+        fit_fails_early(
+            self.make(tmp_path),
+            DataError,
+            "same number of samples.*20 samples in x and 19",
+            images,
+            labels[:19],
+        )
+
+    def test_missing_labels(self, tmp_path):
+        images, labels = image_data(20)
+        labels = labels.astype(object)
+        labels[[3, 4]] = [None, np.nan]
+        fit_fails_early(
+            self.make(tmp_path), DataError, "2 missing values", images, labels
+        )
+
+    def test_single_class(self, tmp_path):
+        images, _ = image_data(20)
+        fit_fails_early(
+            self.make(tmp_path),
+            DataError,
+            "at least 2 classes",
+            images,
+            np.array(["cat"] * 20),
+        )
+
+    def test_empty_input(self, tmp_path):
+        fit_fails_early(
+            self.make(tmp_path),
+            DataError,
+            "`x` is empty",
+            np.zeros((0, 8, 8, 3)),
+            np.array([]),
+        )
+
+    def test_wrong_rank(self, tmp_path):
+        images, labels = image_data(20)
+        fit_fails_early(
+            self.make(tmp_path),
+            DataError,
+            "rank 3 .* or 4",
+            images.reshape(20, -1),
+            labels,
+        )
+
+    def test_non_numeric_images(self, tmp_path):
+        _, labels = image_data(20)
+        fit_fails_early(
+            self.make(tmp_path),
+            DataError,
+            "must be numeric",
+            np.full((20, 4, 4), "x"),
+            labels,
+        )
+
+    def test_regressor_with_string_targets(self, tmp_path):
+        images, labels = image_data(20)
+        fit_fails_early(
+            ak.ImageRegressor(max_trials=1, directory=tmp_path),
+            DataError,
+            "Regression targets must be numeric",
+            images,
+            labels,
+        )
