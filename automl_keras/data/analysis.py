@@ -278,6 +278,16 @@ class ColumnProfile:
     variance: float = 1.0
     has_missing: bool = False
     vocabulary: list = field(default_factory=list)
+    log: bool = False
+
+
+def is_heavy_tailed(present: np.ndarray) -> bool:
+    """Whether non-negative values are skewed enough to be modelled as log1p."""
+    if len(present) < 20 or present.min() < 0 or present.std() == 0:
+        return False
+    centred = present - present.mean()
+    skewness = float((centred**3).mean() / present.std() ** 3)
+    return skewness > 2.0
 
 
 @dataclass
@@ -330,6 +340,9 @@ class StructuredProfile:
                         f"Column {name!r} is numerical but holds no numbers. Mark it "
                         "categorical in column_types or drop it."
                     )
+                log = is_heavy_tailed(present)
+                if log:
+                    present = np.log1p(present)
                 columns.append(
                     ColumnProfile(
                         name=name,
@@ -337,6 +350,7 @@ class StructuredProfile:
                         mean=float(present.mean()),
                         variance=float(max(present.var(), 1e-12)),
                         has_missing=bool(len(present) < len(numbers)),
+                        log=log,
                     )
                 )
             else:

@@ -147,7 +147,8 @@ class StructuredDataInput(Input):
     """Tabular data: a DataFrame, a CSV path, a dict of columns or a 2-D array.
 
     Each column becomes a named input of the model. Numerical columns are
-    imputed (training mean, plus a missing indicator) and normalised; categorical
+    imputed (training mean, plus a missing indicator) and standardised, after
+    `log1p` when they are non-negative and heavy-tailed (skewness > 2); categorical
     columns are looked up in their training vocabulary. All of it happens in
     built-in Keras layers, so the exported model takes raw columns.
 
@@ -208,6 +209,10 @@ class StructuredDataInput(Input):
                 tensor = keras.Input(shape=(), dtype="float32", name=column.name)
                 value = keras.ops.expand_dims(tensor, -1)
                 missing = keras.ops.isnan(value)
+                if column.log:
+                    # Heavy-tailed, non-negative column: standardise log1p(x).
+                    value = keras.ops.where(missing, 0.0, value)
+                    value = keras.ops.log1p(keras.ops.maximum(value, 0.0))
                 value = keras.ops.where(missing, column.mean, value)
                 value = (value - column.mean) / float(np.sqrt(column.variance))
                 numbers.append(value)

@@ -299,3 +299,21 @@ class TestImageProfile:
         profile.check(np.zeros((3, 4, 4, 1)))
         with pytest.raises(DataError, match=r"training shape \(4, 4, 1\)"):
             profile.check(np.zeros((3, 5, 5, 1)))
+
+
+def test_heavy_tailed_non_negative_columns_are_log_scaled():
+    import pandas as pd
+
+    from automl_keras.data.analysis import StructuredProfile
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "income": rng.lognormal(mean=8, sigma=1.5, size=500),
+            "score": rng.normal(size=500),
+        }
+    )
+    profile = StructuredProfile.fit(frame)
+    by_name = {c.name: c for c in profile.columns}
+    assert by_name["income"].log and not by_name["score"].log
+    assert by_name["income"].mean == pytest.approx(np.log1p(frame["income"]).mean())
