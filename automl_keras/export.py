@@ -46,6 +46,7 @@ def save_estimator(estimator, path: str) -> None:
         "best_trial_id": estimator.best_trial_id_,
         "history": estimator.history_,
         "refit": estimator.refit_,
+        "ensemble": estimator.ensemble_,
         "fit_seconds": estimator.fit_seconds_,
         "refit_seconds": getattr(estimator, "refit_seconds_", 0.0),
     }
@@ -87,6 +88,7 @@ def load_estimator(path: str):
     estimator.best_trial_id_ = state["best_trial_id"]
     estimator.history_ = state["history"]
     estimator.refit_ = state["refit"]
+    estimator.ensemble_ = state.get("ensemble", [])
     estimator.fit_seconds_ = state["fit_seconds"]
     estimator.refit_seconds_ = state.get("refit_seconds", 0.0)
     # Trial ids are zero-padded strings ("03"): keep them as written.
@@ -104,7 +106,8 @@ def model_inputs(model: keras.Model, frame) -> dict:
 
     Reads each named input of `model`: string inputs get the column as `str`
     (missing values as ""), numeric inputs get float32 with NaN for missing
-    values. The result can be passed to `model(...)` or `model.predict`.
+    values, all as tensors. The result can be passed to `model(...)` or
+    `model.predict`.
 
     Args:
         model: A model exported by a structured-data estimator (or loaded
@@ -112,7 +115,7 @@ def model_inputs(model: keras.Model, frame) -> dict:
         frame: A DataFrame (or CSV path) with at least the training columns.
 
     Returns:
-        A dict of arrays keyed by input (column) name.
+        A dict of tensors keyed by input (column) name.
     """
     import tensorflow as tf
 
@@ -133,5 +136,5 @@ def model_inputs(model: keras.Model, frame) -> dict:
         if "string" in str(tensor.dtype):
             arrays[name] = tf.constant(string_values(frame[name]))
         else:
-            arrays[name] = numeric_values(frame[name])
+            arrays[name] = tf.constant(numeric_values(frame[name]))
     return arrays

@@ -16,6 +16,8 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
+from automl_keras.errors import SearchError
+from automl_keras.reporting import last_line, peak_rss_mb
 from automl_keras.search import morph
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData
@@ -23,7 +25,38 @@ from automl_keras.search.data import SearchData
 logger = logging.getLogger("automl_keras")
 
 INFO_FILE = "automl_trial.json"
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether an exception from training means the device ran out of memory."""
+    return isinstance(error, MemoryError) or type(error).__name__ in (
+        "ResourceExhaustedError",
+        "OutOfMemoryError",
+    )
+
+
 WEIGHTS_FILE = "model.weights.h5"
+
+
+def repair_project(project_dir: str) -> None:
+    """Makes a search folder left by a killed process safe to resume.
+
+    A process killed while writing can leave a trial's `trial.json` cut short
+    (the oracle's own state is written atomically). Such a trial never
+    finished, so its folder is removed and the search runs it again.
+    """
+    if not os.path.isdir(project_dir):
+        return
+    for entry in sorted(os.listdir(project_dir)):
+        path = os.path.join(project_dir, entry, "trial.json")
+        if not entry.startswith("trial_") or not os.path.exists(path):
+            continue
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (OSError, ValueError):
+            logger.warning("Removing the unfinished trial folder %s.", entry)
+            shutil.rmtree(os.path.join(project_dir, entry), ignore_errors=True)
 
 
 class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
@@ -70,6 +103,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             project_name=project_name,
             overwrite=overwrite,
         )
+        self.oracle.state_file = os.path.join(self.project_dir, "oracle.json")
 
     # -- one trial --------------------------------------------------------------
     def run_trial(
@@ -89,15 +123,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         hp = trial.hyperparameters
         parent_info = {}
         if morph.PARENT in hp.values:
-            parent_id = hp.values[morph.PARENT]
-            parent_info = self.trial_info(parent_id)
-            model = self.load_model(self.oracle.trials[parent_id])
-            model = morph.apply_operations(
-                model, json.loads(hp.values[morph.NEW]), seed=self.seed
-            )
-            model = self.hypermodel.compile(model, hp)
-        else:
-            model = self.hypermodel.build(hp)
+            parent_info = self.trial_info(hp.values[morph.PARENT])
+        model = self._trial_model(trial)
         initial_epoch, num_epochs = 0, epochs or max_epochs
         if parent_info and epochs is None:
             # A child starts from trained weights: give it fewer epochs.
@@ -122,18 +149,47 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     restore_best_weights=True,
                 )
             )
+        if self.tensorboard_dir:
+            fit_callbacks.append(
+                keras.callbacks.TensorBoard(
+                    log_dir=os.path.join(
+                        self.tensorboard_dir, f"trial_{trial.trial_id}"
+                    )
+                )
+            )
         fit_callbacks += [copy.deepcopy(c) for c in callbacks or []]
+        started_at = self.budget.elapsed()
         started = time.monotonic()
-        history = model.fit(
-            data.train(batch_size),
-            validation_data=data.validation(batch_size),
-            epochs=num_epochs,
-            initial_epoch=initial_epoch,
-            callbacks=fit_callbacks,
-            class_weight=data.class_weight,
-            shuffle=False,
-            verbose=fit_verbose,
-        )
+        while True:
+            try:
+                history = model.fit(
+                    data.train(batch_size),
+                    validation_data=data.validation(batch_size),
+                    epochs=num_epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=fit_callbacks,
+                    class_weight=data.class_weight,
+                    shuffle=False,
+                    verbose=fit_verbose,
+                )
+                break
+            except Exception as error:  # noqa: BLE001 - only memory errors retry
+                if not is_out_of_memory(error):
+                    raise
+                if batch_size <= 1:
+                    raise keras_tuner.errors.FailedTrialError(
+                        f"Out of memory even with batch size 1: {error}"
+                    ) from error
+                batch_size = max(1, batch_size // 2)
+                logger.warning(
+                    "Trial %s ran out of memory; retrying with batch size %d.",
+                    trial.trial_id,
+                    batch_size,
+                )
+                del model
+                keras.utils.clear_session(free_memory=True)
+                gc.collect()
+                model = self._trial_model(trial)
         fit_seconds = time.monotonic() - started
         losses = history.history.get("loss", [])
         if any(not math.isfinite(v) for v in losses):
@@ -167,6 +223,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "parent": hp.values.get(morph.PARENT),
             "operations": json.loads(hp.values.get(morph.NEW, "[]")),
             "refit_epochs": parent_info.get("refit_epochs", 0) + best + 1,
+            "started_at": round(started_at, 3),
+            "ended_at": round(self.budget.elapsed(), 3),
+            "peak_rss_mb": peak_rss_mb(),
         }
         if getattr(self.oracle, "needs_architectures", False):
             graph = self.hypermodel.graph
@@ -184,6 +243,17 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def save_model(self, trial_id, model, step=0):
         os.makedirs(self.get_trial_dir(trial_id), exist_ok=True)
         model.save_weights(self._weights_path(trial_id))
+
+    def _trial_model(self, trial):
+        """The compiled model a trial trains: built, or morphed from its parent."""
+        hp = trial.hyperparameters
+        if morph.PARENT not in hp.values:
+            return self.hypermodel.build(hp)
+        model = self.load_model(self.oracle.trials[hp.values[morph.PARENT]])
+        model = morph.apply_operations(
+            model, json.loads(hp.values[morph.NEW]), seed=self.seed
+        )
+        return self.hypermodel.compile(model, hp)
 
     def build_architecture(self, trial):
         """A freshly initialised, compiled model of a trial's architecture."""
@@ -237,12 +307,56 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         self.prune_checkpoints()
-        best = self.oracle.get_best_trials(1)
+        best = self.completed_trials(1)
         if best:
             info = self.trial_info(best[0].trial_id)
             # Trials overrun their deadline by up to a batch or an evaluation:
             # keep a margin so that the refit still fits.
             self.budget.reserve = 1.2 * self.refit_seconds(info)
+        finished = self.oracle.trials[trial.trial_id]
+        if self.progress is not None:
+            self.progress.trial_ended(
+                finished,
+                self.trial_info(trial.trial_id),
+                best[0].score if best else None,
+                self.budget.elapsed(),
+            )
+        self._check_failures()
+
+    def completed_trials(self, num_trials: int) -> list:
+        """The best completed trials (KerasTuner pads its list with failed ones)."""
+        return [
+            t
+            for t in self.oracle.get_best_trials(num_trials)
+            if t.status == TrialStatus.COMPLETED
+        ]
+
+    def _check_failures(self) -> None:
+        """Ends the search after `max_consecutive_failures` failed trials in a row."""
+        ended = [self.oracle.trials[i] for i in self.oracle.end_order]
+        streak = []
+        for trial in ended:
+            if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
+                streak.append(trial)
+            else:
+                streak = []
+        if (
+            self.max_consecutive_failures
+            and len(streak) >= self.max_consecutive_failures
+        ):
+            reasons = "\n".join(
+                f"  trial {t.trial_id}: {last_line(t.message) or t.status}"
+                for t in streak
+            )
+            raise SearchError(
+                f"{len(streak)} trials failed in a row (max_consecutive_failures="
+                f"{self.max_consecutive_failures}), so the search stopped. Reasons:\n"
+                f"{reasons}"
+            )
+
+    progress = None
+    max_consecutive_failures = 3
+    tensorboard_dir = None
 
     def refit_seconds(self, info: dict) -> float:
         """Estimated seconds to refit a trial on training + validation data."""

@@ -42,6 +42,9 @@ class AutoModel(BaseAutoModel):
         refit: Refit the best trial on training + validation data.
         max_epochs: Most epochs per trial with early stopping.
         max_checkpoints: Number of best trials whose weights are kept.
+        max_consecutive_failures: Failed trials in a row that end the search.
+        ensemble_size: Average the best k trials when that beats the best one.
+        tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
     """
 
     def __init__(
@@ -60,6 +63,9 @@ class AutoModel(BaseAutoModel):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.inputs = inputs
         self.outputs = outputs
@@ -74,6 +80,9 @@ class AutoModel(BaseAutoModel):
         self.refit = refit
         self.max_epochs = max_epochs
         self.max_checkpoints = max_checkpoints
+        self.max_consecutive_failures = max_consecutive_failures
+        self.ensemble_size = ensemble_size
+        self.tensorboard_dir = tensorboard_dir
 
     def _make_graph(self) -> Graph:
         inputs, outputs = copy.deepcopy((self.inputs, self.outputs))

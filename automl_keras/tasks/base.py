@@ -11,9 +11,9 @@ import time
 
 import keras
 import numpy as np
-from keras_tuner.engine.trial import TrialStatus
 from sklearn.base import BaseEstimator
 
+from automl_keras import reporting
 from automl_keras.data import adapters
 from automl_keras.data.splitting import validation_indices
 from automl_keras.errors import (
@@ -24,10 +24,11 @@ from automl_keras.errors import (
 )
 from automl_keras.graph.graph import Graph
 from automl_keras.hypermodel import GraphHyperModel
+from automl_keras.reporting import last_line
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData, make_dataset
 from automl_keras.search.oracles import check_tuner_name, make_oracle
-from automl_keras.search.runner import SearchTuner
+from automl_keras.search.runner import SearchTuner, repair_project
 
 logger = logging.getLogger("automl_keras")
 
@@ -69,6 +70,23 @@ class BaseAutoModel(BaseEstimator):
                 f"time_limit={self.time_limit!r}."
             )
         check_tuner_name(self.tuner)
+        if self.tensorboard_dir is not None:
+            import importlib.util
+
+            if importlib.util.find_spec("tensorboard") is None:
+                raise ConfigurationError(
+                    "tensorboard_dir needs the tensorboard package. Install it with "
+                    "`pip install 'automl_keras[tensorboard]'` or pass "
+                    "tensorboard_dir=None. Received: "
+                    f"tensorboard_dir={self.tensorboard_dir!r}."
+                )
+        for name, minimum in (("max_consecutive_failures", 0), ("ensemble_size", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < minimum:
+                raise ConfigurationError(
+                    f"{name} must be an integer >= {minimum}. Received: "
+                    f"{name}={value!r}."
+                )
         if self.seed is not None and not isinstance(self.seed, int | np.integer):
             raise ConfigurationError(
                 f"seed must be an integer or None. Received: seed={self.seed!r}."
@@ -310,8 +328,10 @@ class BaseAutoModel(BaseEstimator):
         if hasattr(oracle, "needs_architectures"):
             oracle.trial_info = lambda trial_id: tuner.trial_info(trial_id)
             oracle.has_checkpoint = lambda trial_id: tuner.has_checkpoint(trial_id)
-        oracle.verbose = 1 if verbose else 0
+        oracle.verbose = 0
         keras.utils.set_random_seed(seed)
+        if not self.overwrite:
+            repair_project(os.path.join(directory, self.project_name))
         tuner = SearchTuner(
             oracle,
             hypermodel,
@@ -325,96 +345,173 @@ class BaseAutoModel(BaseEstimator):
         tuner.refit_scale = (
             search_data.num_train + len_of(search_data.y_val)
         ) / search_data.num_train
-        tuner.search(
-            search_data,
-            epochs=epochs,
-            max_epochs=self.max_epochs,
-            batch_size=batch_size,
-            callbacks=callbacks,
-            fit_verbose=2 if verbose >= 2 else 0,
+        tuner.progress = reporting.SearchProgress(
+            verbose, self.objective, max_trials, self.time_limit
         )
+        tuner.max_consecutive_failures = self.max_consecutive_failures
+        tuner.tensorboard_dir = self.tensorboard_dir
+        interrupted = False
+        try:
+            tuner.search(
+                search_data,
+                epochs=epochs,
+                max_epochs=self.max_epochs,
+                batch_size=batch_size,
+                callbacks=callbacks,
+                fit_verbose=2 if verbose >= 2 else 0,
+            )
+        except KeyboardInterrupt:
+            if not tuner.completed_trials(1):
+                raise
+            interrupted = True
+            tuner.progress.message("Interrupted: keeping the best trial so far.")
         self._finish_fit(
-            graph, tuner, search_data, batch_size, budget, encoders, verbose
+            graph,
+            tuner,
+            search_data,
+            batch_size,
+            budget,
+            encoders,
+            verbose,
+            allow_refit=not interrupted,
         )
         return self
 
     _shuffle_split = True
 
     def _finish_fit(
-        self, graph, tuner, data: SearchData, batch_size, budget, encoders, verbose
+        self,
+        graph,
+        tuner,
+        data: SearchData,
+        batch_size,
+        budget,
+        encoders,
+        verbose,
+        *,
+        allow_refit: bool = True,
     ):
-        # KerasTuner pads get_best_trials with unfinished or failed trials.
-        best_trials = [
-            t
-            for t in tuner.oracle.get_best_trials(1)
-            if t.status == TrialStatus.COMPLETED
-        ]
+        best_trials = tuner.completed_trials(max(1, self.ensemble_size))
         if not best_trials:
             failures = [
-                f"trial {t.trial_id}: {_last_line(t.message) or t.status}"
+                f"trial {t.trial_id}: {last_line(t.message) or t.status}"
                 for t in tuner.oracle.trials.values()
             ]
             if not failures:
                 raise SearchError(
                     f"time_limit={self.time_limit} s ran out before a single trial "
-                    "could "
-                    "start. Raise time_limit."
+                    "could start. Raise time_limit."
                 )
             raise SearchError("No trial succeeded. Reasons:\n" + "\n".join(failures))
         best = best_trials[0]
-        info = tuner.trial_info(best.trial_id)
-        refit_epochs = info.get("refit_epochs", info.get("best_epoch", 0) + 1)
-        model, history = None, info.get("history", {})
-        refit_fits = budget.remaining() > tuner.refit_seconds(info)
+        members = self._ensemble_members(graph, tuner, data, batch_size, best_trials)
         self.refit_seconds_ = 0.0
-        if self.refit and refit_fits:
-            keras.utils.clear_session(free_memory=True)
-            keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
-            model = tuner.build_architecture(best)
-            refit_started = time.monotonic()
-            result = model.fit(
-                data.combined(batch_size),
-                epochs=refit_epochs,
-                callbacks=[
-                    DeadlineCallback(budget.deadline),
-                    keras.callbacks.TerminateOnNaN(),
-                ],
-                class_weight=data.class_weight,
-                shuffle=False,
-                verbose=2 if verbose >= 2 else 0,
-            )
-            self.refit_seconds_ = time.monotonic() - refit_started
-            losses = result.history.get("loss", [])
-            if losses and all(math.isfinite(v) for v in losses):
-                history = result.history
-                self.refit_ = True
-            else:
-                model = None
-        if model is None:
-            if self.refit:
-                logger.warning(
-                    "Skipped the refit on all data (not enough time left); using the "
-                    "best trial's model trained on the training split."
+        self.refit_ = bool(self.refit and allow_refit)
+        models, history = [], tuner.trial_info(best.trial_id).get("history", {})
+        for trial in members:
+            model, refit_history = None, None
+            if self.refit_:
+                model, refit_history = self._refit(
+                    tuner, trial, data, batch_size, budget, verbose
                 )
-            self.refit_ = False
-            keras.utils.clear_session(free_memory=True)
-            model = tuner.load_model(best)
-        self.best_model_ = model
+            if model is None:
+                self.refit_ = False
+                keras.utils.clear_session(free_memory=False)
+                model = tuner.load_model(trial)
+            elif trial is best:
+                history = refit_history
+            models.append(model)
+        if self.refit and not self.refit_:
+            logger.warning(
+                "Used the best trial's own model, trained on the training split: %s.",
+                "the search was interrupted"
+                if not allow_refit
+                else "not enough time was left to refit on all data",
+            )
+        if len(models) == 1:
+            self.best_model_ = models[0]
+        else:
+            head = graph.heads[0]
+            self.best_model_ = average_models(models, head.loss, head.metrics)
+        self.ensemble_ = [t.trial_id for t in members] if len(members) > 1 else []
         self.best_hyperparameters_ = best.hyperparameters
         self.best_trial_id_ = best.trial_id
         self.history_ = {k: [float(v) for v in vs] for k, vs in history.items()}
         self.graph_ = graph
         self.encoders_ = encoders
-        self.leaderboard_ = _leaderboard(tuner)
+        self.leaderboard_ = reporting.leaderboard(tuner)
         self.project_dir_ = tuner.project_dir
         self.fit_seconds_ = budget.elapsed()
         if graph.heads[0].task == "classification" and len(graph.heads) == 1:
             self.classes_ = encoders[0].classes_array
-        if verbose:
-            print(
+        if tuner.progress is not None:
+            tuner.progress.message(
                 f"Best trial {best.trial_id}: {self.objective}={best.score:.4f}; "
-                f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s."
+                f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s"
+                + (f"; ensemble of {len(members)} trials." if len(members) > 1 else ".")
             )
+
+    def _refit(self, tuner, trial, data, batch_size, budget, verbose):
+        """Trains a trial's architecture on all data; (None, None) if it cannot."""
+        info = tuner.trial_info(trial.trial_id)
+        if budget.remaining() <= tuner.refit_seconds(info):
+            return None, None
+        keras.utils.clear_session(free_memory=False)
+        keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
+        model = tuner.build_architecture(trial)
+        started = time.monotonic()
+        result = model.fit(
+            data.combined(batch_size),
+            epochs=info.get("refit_epochs", info.get("best_epoch", 0) + 1),
+            callbacks=[
+                DeadlineCallback(budget.deadline),
+                keras.callbacks.TerminateOnNaN(),
+            ],
+            class_weight=data.class_weight,
+            shuffle=False,
+            verbose=2 if verbose >= 2 else 0,
+        )
+        self.refit_seconds_ += time.monotonic() - started
+        losses = result.history.get("loss", [])
+        if not losses or not all(math.isfinite(v) for v in losses):
+            return None, None
+        return model, result.history
+
+    def _ensemble_members(self, graph, tuner, data, batch_size, best_trials) -> list:
+        """The trials whose average beats the best one on validation data.
+
+        Only single-output models are averaged; otherwise, or when averaging
+        does not help, the best trial alone.
+        """
+        best = best_trials[0]
+        candidates = [t for t in best_trials if tuner.has_checkpoint(t.trial_id)]
+        if self.ensemble_size <= 1 or len(graph.heads) != 1 or len(candidates) < 2:
+            return [best]
+        head = graph.heads[0]
+        loss = keras.losses.get(head.loss)
+        val = make_dataset(data.x_val, batch_size=256)
+        outputs = []
+        for trial in candidates:
+            keras.utils.clear_session(free_memory=False)
+            outputs.append(np.asarray(tuner.load_model(trial).predict(val, verbose=0)))
+
+        def score(prediction) -> float:
+            return float(np.mean(np.asarray(loss(data.y_val, prediction))))
+
+        single = score(outputs[0])
+        chosen, chosen_score = [best], single
+        for k in range(2, len(candidates) + 1):
+            value = score(np.mean(outputs[:k], axis=0))
+            if value < chosen_score:
+                chosen, chosen_score = candidates[:k], value
+        if len(chosen) > 1:
+            logger.info(
+                "Averaging %d trials: validation loss %.4f instead of %.4f.",
+                len(chosen),
+                chosen_score,
+                single,
+            )
+        return chosen
 
     # -- inference ----------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -480,6 +577,20 @@ class BaseAutoModel(BaseEstimator):
         self._check_fitted()
         return self.leaderboard_.copy()
 
+    def summary(self) -> str:
+        """A text summary of the search: trials, best trial, refit, failures."""
+        self._check_fitted()
+        return reporting.summary(self)
+
+    def plot_search(self, ax=None):
+        """Plots trial scores over time and the best so far (needs matplotlib).
+
+        Returns:
+            The matplotlib Figure.
+        """
+        self._check_fitted()
+        return reporting.plot_search(self, ax=ax)
+
     # -- persistence --------------------------------------------------------------
     def save(self, path: str) -> None:
         """Saves the fitted estimator to a folder (JSON + a `.keras` model)."""
@@ -498,40 +609,32 @@ class BaseAutoModel(BaseEstimator):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
 
 
-def _last_line(message) -> str:
-    lines = (message or "").strip().splitlines()
-    return lines[-1] if lines else ""
-
-
 def len_of(y) -> int:
     return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
 
 
-def _leaderboard(tuner):
-    import pandas as pd
+def average_models(models: list, loss, metrics) -> keras.Model:
+    """One model that averages the outputs of single-output models.
 
-    rows = []
-    for trial_id, trial in tuner.oracle.trials.items():
-        info = tuner.trial_info(trial_id)
-        row = {
-            "trial_id": trial_id,
-            "status": str(trial.status),
-            "score": trial.score,
-            "best_epoch": info.get("best_epoch"),
-            "epochs": info.get("epochs"),
-            "fit_seconds": info.get("fit_seconds"),
-            "num_params": info.get("num_params"),
-        }
-        index = info.get("best_index")
-        for key, values in info.get("history", {}).items():
-            if key.startswith("val_") and index is not None and index < len(values):
-                row[key] = values[index]
-        row.update({k: v for k, v in trial.hyperparameters.values.items()})
-        if trial.message:
-            row["message"] = trial.message.strip().splitlines()[-1]
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    if len(frame):
-        ascending = tuner.oracle.objective.direction == "min"
-        frame = frame.sort_values("score", ascending=ascending, na_position="last")
-    return frame.reset_index(drop=True)
+    The members keep their own preprocessing; the result takes the same raw
+    inputs and loads with `keras.models.load_model` like any other.
+    """
+    first = models[0]
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
+        first.input,
+    )
+    members = [
+        keras.Model(
+            m.inputs if isinstance(m.input, list) else m.input,
+            m.output,
+            name=f"member_{i}",
+        )
+        for i, m in enumerate(models)
+    ]
+    outputs = keras.layers.Average(name="ensemble_average")(
+        [m(inputs) for m in members]
+    )
+    ensemble = keras.Model(inputs, outputs, name="ensemble")
+    ensemble.compile(loss=loss, metrics=metrics)
+    return ensemble

@@ -15,4 +15,9 @@ SEARCH_ARGS_DOC = """
         refit: Refit the best trial on training + validation data.
         max_epochs: Most epochs per trial with early stopping.
         max_checkpoints: Number of best trials whose weights are kept on disk.
+        max_consecutive_failures: Failed trials in a row that end the search
+            with a `SearchError` listing their reasons (0: never).
+        ensemble_size: With k > 1, the best k trials' models are averaged when
+            that beats the best single model on validation data.
+        tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
 """

@@ -42,6 +42,9 @@ class _ImageTask(BaseAutoModel):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.block_type = block_type
         self.augment = augment
@@ -57,6 +60,9 @@ class _ImageTask(BaseAutoModel):
         self.refit = refit
         self.max_epochs = max_epochs
         self.max_checkpoints = max_checkpoints
+        self.max_consecutive_failures = max_consecutive_failures
+        self.ensemble_size = ensemble_size
+        self.tensorboard_dir = tensorboard_dir
 
     def _head(self):
         raise NotImplementedError
@@ -114,6 +120,9 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.num_classes = num_classes
         self.multi_label = multi_label
@@ -132,6 +141,9 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
             refit=refit,
             max_epochs=max_epochs,
             max_checkpoints=max_checkpoints,
+            max_consecutive_failures=max_consecutive_failures,
+            ensemble_size=ensemble_size,
+            tensorboard_dir=tensorboard_dir,
         )
 
     def _head(self):
@@ -170,6 +182,9 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.output_dim = output_dim
         super().__init__(
@@ -187,6 +202,9 @@ class ImageRegressor(RegressorMixin, _ImageTask):
             refit=refit,
             max_epochs=max_epochs,
             max_checkpoints=max_checkpoints,
+            max_consecutive_failures=max_consecutive_failures,
+            ensemble_size=ensemble_size,
+            tensorboard_dir=tensorboard_dir,
         )
 
     def _head(self):

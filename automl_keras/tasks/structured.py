@@ -46,6 +46,9 @@ class _StructuredTask(BaseAutoModel):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.column_types = column_types
         self.max_trials = max_trials
@@ -59,6 +62,9 @@ class _StructuredTask(BaseAutoModel):
         self.refit = refit
         self.max_epochs = max_epochs
         self.max_checkpoints = max_checkpoints
+        self.max_consecutive_failures = max_consecutive_failures
+        self.ensemble_size = ensemble_size
+        self.tensorboard_dir = tensorboard_dir
 
     def _head(self):
         raise NotImplementedError
@@ -103,6 +109,9 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.num_classes = num_classes
         self.multi_label = multi_label
@@ -119,6 +128,9 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
             refit=refit,
             max_epochs=max_epochs,
             max_checkpoints=max_checkpoints,
+            max_consecutive_failures=max_consecutive_failures,
+            ensemble_size=ensemble_size,
+            tensorboard_dir=tensorboard_dir,
         )
 
     def _head(self):
@@ -151,6 +163,9 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         refit: bool = True,
         max_epochs: int = 100,
         max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
     ):
         self.output_dim = output_dim
         super().__init__(
@@ -166,6 +181,9 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
             refit=refit,
             max_epochs=max_epochs,
             max_checkpoints=max_checkpoints,
+            max_consecutive_failures=max_consecutive_failures,
+            ensemble_size=ensemble_size,
+            tensorboard_dir=tensorboard_dir,
         )
 
     def _head(self):

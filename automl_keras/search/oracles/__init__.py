@@ -71,7 +71,7 @@ def make_oracle(
     common = {
         "objective": objective,
         "seed": seed + 1,
-        "max_consecutive_failed_trials": 3,
+        "max_consecutive_failed_trials": 10**9,  # the tuner counts failures itself
     }
     if tuner == "greedy":
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)

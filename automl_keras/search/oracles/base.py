@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 
 from keras_tuner.engine.trial import TrialStatus
@@ -18,6 +19,20 @@ class BudgetedOracle:
 
     budget = None
     min_trial_seconds = 0.0
+
+    #: Where the tuner keeps this oracle's state (set by the tuner).
+    state_file = None
+
+    def save(self):
+        """Writes the oracle's state atomically (a killed process leaves the old)."""
+        path = self.state_file
+        if path is None:
+            return super().save()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        temporary = path + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump(self.get_state(), f)
+        os.replace(temporary, path)
 
     def stop_response(self) -> dict | None:
         """The "stop the search" response once the budget is spent, else None."""

@@ -1,0 +1,195 @@
+"""What a search shows: progress lines, the leaderboard, a summary and a plot."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger("automl_keras")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+class SearchProgress:
+    """One line per finished trial (rich), silent with `verbose=0`.
+
+    Details (hyperparameters, failure tracebacks) go to the `automl_keras`
+    logger at INFO/WARNING level.
+
+    Args:
+        verbose: 0 silent; 1 or more prints a line per trial.
+        objective: The objective's name.
+        max_trials: The trial limit, or None.
+        time_limit: The time limit in seconds, or None.
+    """
+
+    def __init__(self, verbose: int, objective: str, max_trials=None, time_limit=None):
+        self.verbose = verbose
+        self.objective = objective
+        self.max_trials = max_trials
+        self.time_limit = time_limit
+        self._console = None
+
+    def _print(self, text: str) -> None:
+        if not self.verbose:
+            return
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False)
+        self._console.print(text)
+
+    def trial_ended(self, trial, info: dict, best_score, elapsed: float) -> None:
+        count = f"trial {trial.trial_id}"
+        if self.max_trials:
+            count += f"/{self.max_trials}"
+        clock = _clock(elapsed)
+        if self.time_limit:
+            clock += f" of {_clock(self.time_limit)}"
+        status = str(trial.status)
+        if status == "COMPLETED" and trial.score is not None:
+            best = "" if best_score is None else f" (best {best_score:.4f})"
+            parent = f" · morph of {info['parent']}" if info.get("parent") else ""
+            self._print(
+                f"[bold]{count}[/bold] {self.objective}={trial.score:.4f}{best} · "
+                f"{info.get('epochs', '?')} epochs · "
+                f"{info.get('fit_seconds', 0):.1f} s · "
+                f"{info.get('num_params', 0):,} params{parent} · {clock}"
+            )
+            logger.info(
+                "trial %s hyperparameters: %s",
+                trial.trial_id,
+                trial.hyperparameters.values,
+            )
+        else:
+            reason = last_line(trial.message) or status
+            self._print(f"[bold red]{count} {status}[/bold red]: {reason} · {clock}")
+            logger.warning(
+                "trial %s %s:\n%s", trial.trial_id, status, trial.message or ""
+            )
+
+    def message(self, text: str) -> None:
+        self._print(text)
+        logger.info(text)
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MiB (None if unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on every platform
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def last_line(message) -> str:
+    """The last non-empty line of a (traceback) message."""
+    lines = (message or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def leaderboard(tuner) -> pd.DataFrame:
+    """All trials of a search as a DataFrame, best first."""
+    rows = []
+    for trial_id, trial in tuner.oracle.trials.items():
+        info = tuner.trial_info(trial_id)
+        row = {
+            "trial_id": trial_id,
+            "status": str(trial.status),
+            "score": trial.score,
+            "best_epoch": info.get("best_epoch"),
+            "epochs": info.get("epochs"),
+            "fit_seconds": info.get("fit_seconds"),
+            "num_params": info.get("num_params"),
+            "parent_trial": info.get("parent") or np.nan,
+            "operations": len(info.get("operations", [])) or np.nan,
+            "ended_at": info.get("ended_at"),
+            "peak_rss_mb": info.get("peak_rss_mb"),
+        }
+        index = info.get("best_index")
+        for key, values in info.get("history", {}).items():
+            if key.startswith("val_") and index is not None and index < len(values):
+                row[key] = values[index]
+        row.update(trial.hyperparameters.values)
+        if trial.message:
+            row["message"] = last_line(trial.message)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        ascending = tuner.oracle.objective.direction == "min"
+        frame = frame.sort_values("score", ascending=ascending, na_position="last")
+    return frame.reset_index(drop=True)
+
+
+def summary(estimator) -> str:
+    """A text summary of a fitted estimator's search."""
+    board = estimator.leaderboard_
+    completed = board[board["status"] == "COMPLETED"]
+    failed = board[board["status"].isin(["FAILED", "INVALID"])]
+    best = completed.iloc[0] if len(completed) else None
+    lines = [
+        f"{type(estimator).__name__}: {len(board)} trials "
+        f"({len(completed)} completed, {len(failed)} failed) in "
+        f"{estimator.fit_seconds_:.1f} s; tuner={estimator.tuner!r}, "
+        f"objective={estimator.objective!r}.",
+    ]
+    if best is not None:
+        lines.append(
+            f"Best trial {best['trial_id']}: score {best['score']:.4f} after "
+            f"{best['epochs']} epochs, {int(best['num_params'] or 0):,} parameters."
+        )
+    lines.append(
+        "The exported model was refit on training + validation data."
+        if estimator.refit_
+        else "The exported model is the best trial's own (no refit)."
+    )
+    if getattr(estimator, "ensemble_", None):
+        lines.append(
+            f"It averages the best {len(estimator.ensemble_)} trials: "
+            f"{', '.join(estimator.ensemble_)}."
+        )
+    lines.append("Best hyperparameters:")
+    for name, value in estimator.best_hyperparameters_.values.items():
+        lines.append(f"  {name}: {value}")
+    for _, row in failed.iterrows():
+        lines.append(
+            f"Trial {row['trial_id']} {row['status']}: {row.get('message', '')}"
+        )
+    return "\n".join(lines)
+
+
+def plot_search(estimator, ax=None):
+    """Scores over time and the best so far (needs matplotlib).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "plot_search needs matplotlib: pip install 'automl_keras[plot]'."
+        ) from None
+    board = estimator.leaderboard_
+    board = board[board["status"] == "COMPLETED"].sort_values("ended_at")
+    if ax is None:
+        figure, ax = plt.subplots(figsize=(6, 4))
+    else:
+        figure = ax.figure
+    minimise = not str(estimator.objective).endswith(("accuracy", "auc"))
+    best = board["score"].cummin() if minimise else board["score"].cummax()
+    ax.scatter(board["ended_at"], board["score"], label="trial", color="tab:blue")
+    ax.step(board["ended_at"], best, where="post", label="best so far", color="tab:red")
+    ax.set_xlabel("seconds since the search started")
+    ax.set_ylabel(str(estimator.objective))
+    ax.legend()
+    ax.set_title(f"{type(estimator).__name__} search")
+    return figure
