@@ -177,11 +177,7 @@ def write_section(results: list, epochs: dict, command: str, path: str) -> None:
             f"epoch(s) (None = not within {epochs['max_epochs']})",
         ]
     lines.append("")
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if marker in text:
-        text = text[: text.index(marker)]
-    with open(path, "w") as f:
-        f.write(text.rstrip("\n") + "\n\n" + "\n".join(lines))
+    harness.replace_section(path, marker, "\n".join(lines))
 
 
 def main(argv=None) -> int:

@@ -164,7 +164,7 @@ def run_automl(row: str, time_limit: float, tuner: str, seed: int) -> dict:
     in_fit = float(board["fit_seconds"].fillna(0).sum()) + estimator.refit_seconds_
     return {
         "row": row,
-        "system": f"automl_keras ({tuner})",
+        "system": f"automl_keras ({estimator.tuner})",
         "metrics": metrics,
         "fit_seconds": fit_seconds,
         "predict_seconds": predict_seconds,
@@ -227,15 +227,36 @@ def write_report(results: list, command: str, path: str) -> None:
         "`model.fit` (trial set-up, data preparation, the tuner's bookkeeping).",
         "",
     ]
+    sections = ""
+    if os.path.exists(path):
+        text = open(path).read()
+        if "<!-- " in text:
+            sections = text[text.index("<!-- ") :]
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + ("\n" + sections if sections else ""))
+
+
+def replace_section(path: str, marker: str, section: str) -> None:
+    """Writes `section` (which starts with `marker`) into the report at `path`.
+
+    A section written before under the same marker is replaced; the others
+    stay.
+    """
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if marker in text:
+        start = text.index(marker)
+        rest = text[start + len(marker) :]
+        end = rest.find("<!-- ")
+        text = text[:start] + (rest[end:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--time-limit", type=float, default=300.0)
-    parser.add_argument("--tuner", default="greedy")
+    parser.add_argument("--tuner", default=None, help="default: the task's own")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
@@ -262,11 +283,11 @@ def main(argv=None) -> int:
                 row,
                 "--time-limit",
                 str(args.time_limit),
-                "--tuner",
-                args.tuner,
                 "--seed",
                 str(args.seed),
             ]
+            if args.tuner:
+                command += ["--tuner", args.tuner]
             output = subprocess.run(
                 command, capture_output=True, text=True, check=False
             )

@@ -77,6 +77,10 @@ def hp_columns(leaderboard: pd.DataFrame) -> list:
         "fit_seconds",
         "num_params",
         "message",
+        "parent_trial",
+        "operations",
+        "ended_at",
+        "peak_rss_mb",
     }
     return [
         c for c in leaderboard.columns if c not in fixed and not c.startswith("val_")

@@ -4,7 +4,9 @@ SEARCH_ARGS_DOC = """
         max_trials: Most trials to run; None runs until `time_limit` (10 trials
             when neither is given).
         time_limit: Seconds for the whole `fit` (search and refit), or None.
-        tuner: "greedy" (default), "random", "bayesian", "hyperband", or a
+        tuner: "morphism" (default: Bayesian optimisation of hyperparameters
+            plus network morphism of trained trials, see docs/search.md),
+            "greedy", "random", "bayesian", "hyperband", or a
             `keras_tuner.Oracle`.
         objective: The validation metric that ranks trials ("val_loss",
             "val_accuracy", ...).

@@ -42,7 +42,8 @@ class TestSklearnContract:
     def test_get_and_set_params(self, estimator):
         params = estimator.get_params()
         assert params["max_trials"] is None
-        assert params["tuner"] == "greedy"
+        default = "greedy" if isinstance(estimator, ak.AutoModel) else "morphism"
+        assert params["tuner"] == default
         assert estimator.set_params(max_trials=3, seed=5) is estimator
         assert estimator.get_params()["max_trials"] == 3
         assert estimator.seed == 5
