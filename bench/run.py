@@ -139,8 +139,9 @@ def run_automl(row: str, time_limit: float, tuner: str, seed: int) -> dict:
         "california": ak.StructuredDataRegressor,
         "mnist": ak.ImageClassifier,
     }[row]
+    kwargs = {} if tuner is None else {"tuner": tuner}
     estimator = cls(
-        time_limit=time_limit, tuner=tuner, seed=seed, project_name=f"bench_{row}"
+        time_limit=time_limit, seed=seed, project_name=f"bench_{row}", **kwargs
     )
     started = time.monotonic()
     estimator.fit(x_train, y_train, verbose=0)

@@ -34,6 +34,28 @@ class BudgetedOracle:
             json.dump(self.get_state(), f)
         os.replace(temporary, path)
 
+    #: Partial `{name: value}` dicts that the oracle tries first.
+    initial_hps: list = []
+
+    def tried_keys(self) -> set:
+        """Keys (`values_key`) of the active values of every trial so far."""
+        return {
+            values_key(active_values(t.hyperparameters)) for t in self.trials.values()
+        }
+
+    def next_initial_values(self, tried: set) -> dict | None:
+        """The first of `initial_hps` (completed with defaults) not yet tried."""
+        for partial in self.initial_hps:
+            hp = self.hyperparameters.copy()
+            hp.values = {}
+            for item in hp.space:
+                if hp.is_active(item):
+                    hp.values[item.name] = partial.get(item.name, item.default)
+            values = active_values(hp)
+            if values_key(values) not in tried:
+                return values
+        return None
+
     def stop_response(self) -> dict | None:
         """The "stop the search" response once the budget is spent, else None."""
         budget = self.budget

@@ -33,29 +33,15 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
         super().__init__(**kwargs)
         self.initial_hps = list(initial_hps or [])
 
-    def _tried(self) -> set:
-        return {
-            values_key(active_values(t.hyperparameters)) for t in self.trials.values()
-        }
-
-    def _complete(self, partial: dict) -> dict:
-        hp = self.hyperparameters.copy()
-        hp.values = {}
-        for item in hp.space:
-            if hp.is_active(item):
-                hp.values[item.name] = partial.get(item.name, item.default)
-        return active_values(hp)
-
     def populate_space(self, trial_id):
         stop = self.stop_response()
         if stop:
             return stop
-        tried = self._tried()
+        tried = self.tried_keys()
+        values = self.next_initial_values(tried)
+        if values is not None:
+            return {"status": TrialStatus.RUNNING, "values": values}
         rng = random.Random(self.seed * 7919 + len(self.trials))
-        for partial in self.initial_hps:
-            values = self._complete(partial)
-            if values_key(values) not in tried:
-                return {"status": TrialStatus.RUNNING, "values": values}
         best = self.get_best_trials(1)
         for _ in range(100):
             if best:

@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.morphism import Architecture, EditDistanceKernel, GaussianProcess
 from automl_keras.search import morph
-from automl_keras.search.oracles.base import BudgetedOracle, active_values, values_key
+from automl_keras.search.oracles.base import BudgetedOracle
 
 
 class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
@@ -66,23 +66,13 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         self.trial_info = lambda trial_id: {}
         self.has_checkpoint = lambda trial_id: False
 
-    def _complete(self, partial: dict) -> dict:
-        hp = self.hyperparameters.copy()
-        hp.values = {}
-        for item in hp.space:
-            if hp.is_active(item):
-                hp.values[item.name] = partial.get(item.name, item.default)
-        return active_values(hp)
-
     def populate_space(self, trial_id):
         stop = self.stop_response()
         if stop:
             return stop
-        tried = {values_key(t.hyperparameters.values) for t in self.trials.values()}
-        for partial in self.initial_hps:
-            values = self._complete(partial)
-            if values_key(values) not in tried:
-                return {"status": TrialStatus.RUNNING, "values": values}
+        values = self.next_initial_values(self.tried_keys())
+        if values is not None:
+            return {"status": TrialStatus.RUNNING, "values": values}
         rng = random.Random(self.seed * 7919 + len(self.trials))
         if rng.random() < self.morph_probability:
             values = self.propose_morph(rng)
