@@ -37,7 +37,7 @@ import heapq
 import math
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1668,7 +1668,9 @@ def add_skip(
 # --------------------------------------------------------------------------
 
 
-def morphable_layers(model: keras.Model) -> dict[str, list]:
+def morphable_layers(
+    model: keras.Model, layer_names: Collection[str] | None = None
+) -> dict[str, list]:
     """Lists the operations that can be applied to ``model``.
 
     Every candidate has been checked with the same validation the operators
@@ -1676,6 +1678,9 @@ def morphable_layers(model: keras.Model) -> dict[str, list]:
 
     Args:
         model: A built functional model.
+        layer_names: Only consider these layers (all when None). Checking skip
+            pairs grows with the square of the number of layers, so a search
+            that morphs only part of a model names that part.
 
     Returns:
         A dict with keys:
@@ -1691,6 +1696,9 @@ def morphable_layers(model: keras.Model) -> dict[str, list]:
     """
     graph = _Graph(model)
     names = list(graph.entries)
+    if layer_names is not None:
+        wanted = set(layer_names)
+        names = [name for name in names if name in wanted]
     result: dict[str, list] = {
         "widen": [],
         "deepen": [],

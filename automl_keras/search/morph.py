@@ -64,7 +64,8 @@ def describe(model, block_names: tuple) -> dict:
         names = candidate if isinstance(candidate, list | tuple) else [candidate]
         return all(n.startswith(prefixes) for n in names)
 
-    candidates = morphism.morphable_layers(model)
+    names = [layer.name for layer in model.layers if layer.name.startswith(prefixes)]
+    candidates = morphism.morphable_layers(model, names)
     return {
         "architecture": morphism.describe_architecture(model).to_dict(),
         "layer_order": [layer.name for layer in model.layers],
