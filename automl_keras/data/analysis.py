@@ -279,6 +279,13 @@ class ColumnProfile:
     has_missing: bool = False
     vocabulary: list = field(default_factory=list)
     log: bool = False
+    bins: list = field(default_factory=list)
+
+
+def quantile_bins(values: np.ndarray, num_bins: int = 16) -> list:
+    """Inner boundaries of up to `num_bins` equal-frequency bins of `values`."""
+    quantiles = np.quantile(values, np.linspace(0, 1, num_bins + 1)[1:-1])
+    return [float(q) for q in np.unique(np.round(quantiles, 6))]
 
 
 def is_heavy_tailed(present: np.ndarray) -> bool:
@@ -343,14 +350,17 @@ class StructuredProfile:
                 log = is_heavy_tailed(present)
                 if log:
                     present = np.log1p(present)
+                mean = float(present.mean())
+                variance = float(max(present.var(), 1e-12))
                 columns.append(
                     ColumnProfile(
                         name=name,
                         type=kind,
-                        mean=float(present.mean()),
-                        variance=float(max(present.var(), 1e-12)),
+                        mean=mean,
+                        variance=variance,
                         has_missing=bool(len(present) < len(numbers)),
                         log=log,
+                        bins=quantile_bins((present - mean) / np.sqrt(variance)),
                     )
                 )
             else:

@@ -34,10 +34,14 @@ class StructuredFeatures:
             shape `(batch, n)`, or None.
         categorical: `(indices, vocabulary_size)` per categorical column; indices
             have shape `(batch,)`, 0 is out-of-vocabulary or missing.
+        binned: `(indices, number_of_bins)` per numerical column: the
+            training quantile bin of each (imputed) value, for blocks that
+            encode numbers piecewise.
     """
 
     numerical: object = None
     categorical: list = field(default_factory=list)
+    binned: list = field(default_factory=list)
 
 
 class Input(Node):
@@ -195,7 +199,7 @@ class StructuredDataInput(Input):
         return self.profile.to_arrays(data)
 
     def build(self, hp):
-        inputs, numbers, categorical = {}, [], []
+        inputs, numbers, categorical, binned = {}, [], [], []
         for column in self.profile.columns:
             if column.type == CATEGORICAL:
                 tensor = keras.Input(shape=(), dtype="string", name=column.name)
@@ -216,6 +220,12 @@ class StructuredDataInput(Input):
                 value = keras.ops.where(missing, column.mean, value)
                 value = (value - column.mean) / float(np.sqrt(column.variance))
                 numbers.append(value)
+                if column.bins:
+                    bins = keras.layers.Discretization(
+                        bin_boundaries=column.bins,
+                        name=f"{self.name}_{_safe(column.name)}_bins",
+                    )(value)
+                    binned.append((keras.ops.squeeze(bins, -1), len(column.bins) + 1))
                 if column.has_missing:
                     numbers.append(keras.ops.cast(missing, "float32"))
             inputs[column.name] = tensor
@@ -226,7 +236,7 @@ class StructuredDataInput(Input):
                 if len(numbers) == 1
                 else keras.layers.Concatenate(name=f"{self.name}_numbers")(numbers)
             )
-        return inputs, StructuredFeatures(numerical, categorical)
+        return inputs, StructuredFeatures(numerical, categorical, binned)
 
     def get_config(self) -> dict:
         return {

@@ -22,6 +22,12 @@ _STRUCTURED_FIRST_TRIALS = [
         "dense_block/use_batchnorm": True,
     },
     {
+        "structured_data_block/numerical_encoding": "standard_and_bins",
+        "dense_block/units_0": 256,
+        "dense_block/units_1": 128,
+        "dense_block/dropout": 0.25,
+    },
+    {
         "structured_data_block/categorical_encoding": "embedding",
         "dense_block/units_0": 256,
         "dense_block/units_1": 64,

@@ -283,3 +283,31 @@ class TestHeads:
     def test_output_dim_mismatch(self):
         with pytest.raises(DataError, match="output_dim=2"):
             ak.RegressionHead(output_dim=2, name="h").analyse(np.arange(3.0))
+
+
+def test_structured_block_quantile_bins_round_trip(tmp_path):
+    import keras_tuner
+
+    from automl_keras.graph.graph import Graph
+
+    frame = pd.DataFrame(
+        {"x": np.random.default_rng(0).normal(size=100), "k": ["a", "b"] * 50}
+    )
+    table = ak.StructuredDataInput()
+    head = ak.ClassificationHead()
+    block = ak.StructuredDataBlock(numerical_encoding="standard_and_bins")
+    graph = Graph(table, head(ak.DenseBlock(num_layers=1)(block(table))))
+    table.analyse(frame)
+    head.analyse(np.array([0, 1] * 50))
+    assert len(table.profile.columns[0].bins) == 15
+    model = graph.build(keras_tuner.HyperParameters())
+    names = [layer.name for layer in model.layers]
+    assert any(name.endswith("_bins") for name in names)
+    assert sum(name.startswith("structured_data_block_onehot") for name in names) == 2
+    inputs = table.model_arrays(frame)
+    path = tmp_path / "bins.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(
+        np.asarray(reloaded(inputs)), np.asarray(model(inputs)), atol=1e-6
+    )

@@ -212,3 +212,17 @@ def test_same_seed_same_trials(tmp_path, tuner, trials):
         assert board.loc[1, "dense_block/num_layers"] == 3
         assert board.loc[1, "dense_block/units_2"] == 128
         assert board.loc[1, "dense_block/dropout"] == 0.25
+
+
+def test_greedy_does_not_repeat_a_first_trial_when_the_space_grows(tmp_path):
+    # The second first trial has 3 layers and adds `units_2` to the space; the
+    # third must still be the third first trial, not the defaults again.
+    frame = structured_frame(60)
+    clf = ak.StructuredDataClassifier(
+        max_trials=3, tuner="greedy", seed=0, directory=tmp_path
+    )
+    clf.fit(frame, target="label", **FAST_FIT)
+    board = clf.leaderboard().sort_values("trial_id").reset_index(drop=True)
+    assert board.loc[2, "structured_data_block/numerical_encoding"] == (
+        "standard_and_bins"
+    )

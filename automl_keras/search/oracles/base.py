@@ -37,21 +37,31 @@ class BudgetedOracle:
     #: Partial `{name: value}` dicts that the oracle tries first.
     initial_hps: list = []
 
+    def complete_values(self, values: dict) -> dict:
+        """`values` on the current space: active entries, defaults where missing.
+
+        The space grows as blocks declare new hyperparameters (`units_2` once a
+        trial has three layers), so trials and first-trial dicts are compared
+        in this completed form.
+        """
+        hp = self.hyperparameters.copy()
+        hp.values = {}
+        for item in hp.space:
+            if hp.is_active(item):
+                hp.values[item.name] = values.get(item.name, item.default)
+        return active_values(hp)
+
     def tried_keys(self) -> set:
-        """Keys (`values_key`) of the active values of every trial so far."""
+        """Keys (`values_key`) of every trial so far, completed on the space."""
         return {
-            values_key(active_values(t.hyperparameters)) for t in self.trials.values()
+            values_key(self.complete_values(t.hyperparameters.values))
+            for t in self.trials.values()
         }
 
     def next_initial_values(self, tried: set) -> dict | None:
         """The first of `initial_hps` (completed with defaults) not yet tried."""
         for partial in self.initial_hps:
-            hp = self.hyperparameters.copy()
-            hp.values = {}
-            for item in hp.space:
-                if hp.is_active(item):
-                    hp.values[item.name] = partial.get(item.name, item.default)
-            values = active_values(hp)
+            values = self.complete_values(partial)
             if values_key(values) not in tried:
                 return values
         return None

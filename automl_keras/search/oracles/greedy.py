@@ -48,7 +48,7 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
                 values = self._mutate(active_values(best[0].hyperparameters), rng)
             else:
                 values = random_values(self.hyperparameters, rng)
-            if values_key(values) not in tried:
+            if values_key(self.complete_values(values)) not in tried:
                 return {"status": TrialStatus.RUNNING, "values": values}
         return {"status": TrialStatus.STOPPED, "values": None}
 
