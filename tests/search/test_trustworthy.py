@@ -280,3 +280,39 @@ def test_resume_after_kill_9(tmp_path):
     assert "DONE 4" in result.stdout
     # The completed trials were kept, not run again: only the rest printed.
     assert result.stdout.count("EPOCH") <= 2 * (4 - len(completed_before))
+
+
+class ResourceExhaustedError(Exception):
+    """Stands in for the backend's out-of-memory error (matched by name)."""
+
+
+class _OutOfMemoryOnce(keras.callbacks.Callback):
+    raised = False
+
+    def on_train_begin(self, logs=None):
+        if not type(self).raised:
+            type(self).raised = True
+            raise ResourceExhaustedError("OOM when allocating tensor")
+
+
+def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
+    x, y = _data()
+    _OutOfMemoryOnce.raised = False
+    clf = ak.StructuredDataClassifier(max_trials=1, directory=str(tmp_path))
+    clf.fit(x, y, epochs=1, batch_size=32, callbacks=[_OutOfMemoryOnce()], verbose=0)
+    assert _OutOfMemoryOnce.raised
+    assert (clf.leaderboard()["status"] == "COMPLETED").all()
+    import json
+
+    from automl_keras.search.runner import INFO_FILE
+
+    trial_dir = os.path.join(clf.project_dir_, f"trial_{clf.best_trial_id_}")
+    with open(os.path.join(trial_dir, INFO_FILE)) as f:
+        assert json.load(f)["batch_size"] == 16
+
+
+def test_a_budget_too_short_for_any_trial_says_so(tmp_path):
+    x, y = _data()
+    clf = ak.StructuredDataClassifier(time_limit=1e-3, directory=str(tmp_path))
+    with pytest.raises(ak.SearchError, match="ran out before a single trial"):
+        clf.fit(x, y, verbose=0)
