@@ -230,13 +230,18 @@ class TestStructuredDataBlock:
         block = ak.StructuredDataBlock(name="s")
         hp = keras_tuner.HyperParameters()
         output = block.build(hp, [features])
-        assert hp.values == {"s/categorical_encoding": "one_hot"}
+        assert hp.values == {
+            "s/numerical_encoding": "standard",
+            "s/categorical_encoding": "one_hot",
+        }
         # 2 numbers (value and missing flag) + 3 + 3 one-hot slots (OOV included).
         assert output.shape == (None, 8)
 
     def test_embedding(self):
         inputs, features = self.features(self.frame())
-        block = ak.StructuredDataBlock("embedding", embedding_dim=2, name="s")
+        block = ak.StructuredDataBlock(
+            "embedding", embedding_dim=2, numerical_encoding="standard", name="s"
+        )
         hp = keras_tuner.HyperParameters()
         output = block.build(hp, [features])
         assert hp.values == {}
@@ -244,11 +249,11 @@ class TestStructuredDataBlock:
         assert layer_types(model).count("Embedding") == 2
         assert output.shape == (None, 2 + 2 + 2)
 
-    def test_only_numbers_searches_nothing(self):
+    def test_only_numbers_searches_only_their_encoding(self):
         _, features = self.features(pd.DataFrame({"n": np.arange(20.0)}))
         hp = keras_tuner.HyperParameters()
         output = ak.StructuredDataBlock(name="s").build(hp, [features])
-        assert hp.values == {}
+        assert hp.values == {"s/numerical_encoding": "standard"}
         assert output.shape == (None, 1)
 
 
