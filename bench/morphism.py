@@ -96,7 +96,6 @@ def epochs_to_parent(seed: int = 0, max_epochs: int = 15) -> dict:
     )
     val = make_dataset(x_val.astype("float32"), y_val, batch_size=256)
     parent_loss = float(parent.evaluate(val, verbose=0)[0])
-    info = morph.describe(parent, ("image_block",))
     operations = [
         {"op": "widen", "layer": "image_block_vanilla_conv_1_1", "width": 128},
         {
@@ -106,7 +105,6 @@ def epochs_to_parent(seed: int = 0, max_epochs: int = 15) -> dict:
             "activation": "relu",
         },
     ]
-    del info
 
     def epochs_to_reach(model) -> int | None:
         for epoch in range(1, max_epochs + 1):

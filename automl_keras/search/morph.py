@@ -21,7 +21,6 @@ from automl_keras.morphism import Architecture, LayerSpec, SkipSpec
 PARENT = "morphism/parent"
 CHAIN = "morphism/chain"
 NEW = "morphism/new_operations"
-KEYS = (PARENT, CHAIN, NEW)
 
 
 def apply_operation(model, operation: dict, *, seed: int = 0):
