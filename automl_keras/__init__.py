@@ -9,6 +9,7 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from automl_keras.blocks import (  # noqa: E402
+    BagOfNgramsBlock,
     ClassificationHead,
     ConvBlock,
     DenseBlock,
@@ -20,6 +21,10 @@ from automl_keras.blocks import (  # noqa: E402
     ResNetBlock,
     SpatialReduction,
     StructuredDataBlock,
+    TextBlock,
+    TextCNNBlock,
+    TextRNNBlock,
+    TransformerBlock,
     XceptionBlock,
 )
 from automl_keras.errors import (  # noqa: E402
@@ -36,6 +41,7 @@ from automl_keras.graph import (  # noqa: E402
     ImageInput,
     Input,
     StructuredDataInput,
+    TextInput,
 )
 from automl_keras.tasks import (  # noqa: E402
     AutoModel,
@@ -43,6 +49,8 @@ from automl_keras.tasks import (  # noqa: E402
     ImageRegressor,
     StructuredDataClassifier,
     StructuredDataRegressor,
+    TextClassifier,
+    TextRegressor,
 )
 
 __version__ = "0.1.0"
@@ -63,6 +71,7 @@ def load(path: str):
 
 
 __all__ = [
+    "BagOfNgramsBlock",
     "AutoMLError",
     "AutoModel",
     "Block",
@@ -90,6 +99,13 @@ __all__ = [
     "StructuredDataClassifier",
     "StructuredDataInput",
     "StructuredDataRegressor",
+    "TextBlock",
+    "TextCNNBlock",
+    "TextClassifier",
+    "TextInput",
+    "TextRNNBlock",
+    "TextRegressor",
+    "TransformerBlock",
     "XceptionBlock",
     "load",
     "model_inputs",

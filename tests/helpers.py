@@ -99,3 +99,22 @@ def fit_fails_early(estimator, exception, match, *args, **kwargs):
         assert trial_dirs(directory, estimator.project_name) == []
     assert not hasattr(estimator, "best_model_")
     return info
+
+
+POSITIVE = ["good", "great", "lovely", "superb", "fun", "charming"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "weak", "tedious"]
+FILLER = ["the", "film", "was", "a", "story", "plot", "really", "quite", "and"]
+
+
+def text_data(n: int = 80, *, seed: int = 0):
+    """Short sentences and "pos"/"neg" labels given by their sentiment words."""
+    r = rng(seed)
+    labels = np.where(np.arange(n) % 2 == 0, "pos", "neg")
+    texts = []
+    for label in labels:
+        words = list(r.choice(FILLER, size=r.integers(3, 9)))
+        cue = POSITIVE if label == "pos" else NEGATIVE
+        words += list(r.choice(cue, size=2))
+        r.shuffle(words)
+        texts.append(" ".join(words).capitalize() + r.choice([".", "!", ""]))
+    return np.array(texts, dtype=object), labels

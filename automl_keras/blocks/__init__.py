@@ -10,8 +10,16 @@ from automl_keras.blocks.image import (
     XceptionBlock,
 )
 from automl_keras.blocks.structured import StructuredDataBlock
+from automl_keras.blocks.text import (
+    BagOfNgramsBlock,
+    TextBlock,
+    TextCNNBlock,
+    TextRNNBlock,
+    TransformerBlock,
+)
 
 __all__ = [
+    "BagOfNgramsBlock",
     "ClassificationHead",
     "ConvBlock",
     "DenseBlock",
@@ -23,5 +31,9 @@ __all__ = [
     "ResNetBlock",
     "SpatialReduction",
     "StructuredDataBlock",
+    "TextBlock",
+    "TextCNNBlock",
+    "TextRNNBlock",
+    "TransformerBlock",
     "XceptionBlock",
 ]

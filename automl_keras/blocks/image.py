@@ -7,7 +7,6 @@ weights fetched once by hand with `include_top=False`).
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import keras
@@ -229,23 +228,12 @@ class ImageBlock(Block):
     def build(self, hp, inputs):
         x = single_input(self, inputs)
         if self.choice(hp, "augment", [False, True], default=False):
-            augment_name = self.hp_name("augment")
-            scope = (
-                hp.conditional_scope(augment_name, [True])
-                if self.augment is None
-                else contextlib.nullcontext()
-            )
-            with scope:
+            with self.scope(hp, "augment", True):
                 x = ImageAugmentation(name=f"{self.name}_augmentation").build(hp, [x])
         block_type = self.choice(
             hp, "block_type", list(self.block_types), default="vanilla"
         )
-        scope = (
-            hp.conditional_scope(self.hp_name("block_type"), [block_type])
-            if self.block_type is None
-            else contextlib.nullcontext()
-        )
-        with scope:
+        with self.scope(hp, "block_type", block_type):
             return self._sub_block(block_type).build(hp, [x])
 
     def get_config(self):

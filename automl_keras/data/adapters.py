@@ -132,7 +132,9 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
         path = os.fspath(x)
         if not os.path.exists(path):
             raise DataError(f"No such CSV file: {argument}={path!r}.")
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = pd.read_csv(
+            path, sep="\t" if path.endswith(".tsv") else ",", skipinitialspace=True
+        )
     elif isinstance(x, pd.DataFrame):
         frame = x
     elif isinstance(x, pd.Series):
@@ -215,3 +217,111 @@ def check_same_length(x_len: int, y_len: int, *, x_name="x", y_name="y") -> None
             f"`{x_name}` and `{y_name}` must have the same number of samples. "
             f"Received: {x_len} samples in {x_name} and {y_len} in {y_name}."
         )
+
+
+def to_text_array(x, *, argument: str = "x", column: str | None = None) -> np.ndarray:
+    """Validates texts and returns them as a 1-D object array of `str`.
+
+    Missing entries (None, NaN, `pd.NA`) become empty strings, bytes are
+    decoded as UTF-8 and every other kind of entry is refused, so a column of
+    numbers is never silently read as text.
+
+    Args:
+        x: A list, tuple, 1-D array or Series of strings, a DataFrame (one
+            column, or the one named `column`) or the path of a CSV/TSV file.
+        argument: The argument's name, for error messages.
+        column: The text column of a DataFrame or file with several columns.
+
+    Raises:
+        DataError: For empty data or non-text entries.
+    """
+    if isinstance(x, str | os.PathLike):
+        path = os.fspath(x)
+        if not os.path.isfile(path):
+            raise DataError(
+                f"Texts must be a collection of strings (list, array, Series) or the "
+                f"path of a CSV/TSV file. Received the single string "
+                f"{argument}={path[:60]!r}, which is not a file: wrap one text in a "
+                "list."
+            )
+        x = to_frame(path, argument=argument)
+    if isinstance(x, dict):
+        x = pd.DataFrame(x)
+    if isinstance(x, pd.DataFrame):
+        if column is not None:
+            if column not in x.columns:
+                raise DataError(
+                    f"The text column {column!r} is not a column of {argument}. Its "
+                    f"columns are {list(x.columns)}.{did_you_mean(column, x.columns)}"
+                )
+            x = x[column]
+        elif x.shape[1] == 1:
+            x = x.iloc[:, 0]
+        else:
+            raise DataError(
+                f"{argument} has {x.shape[1]} columns {list(x.columns)}: name the one "
+                "holding the texts with `text_column=` (or pass that column alone)."
+            )
+    if isinstance(x, pd.Series):
+        values = x.to_numpy(dtype=object, na_value=None)
+    elif isinstance(x, np.ndarray):
+        values = x
+    elif isinstance(x, Sequence):
+        values = np.empty(len(x), dtype=object)
+        values[:] = list(x)
+    else:
+        raise DataError(
+            "Texts must be a list, tuple, 1-D array or Series of strings, or a "
+            f"DataFrame column. Received: {argument}={describe(x)}."
+        )
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise DataError(
+            f"Texts must be one string per sample (1-D). Received: {argument}="
+            f"{describe(values)}."
+        )
+    if len(values) == 0:
+        raise DataError(f"`{argument}` is empty. Received: {argument}={describe(x)}.")
+    if values.dtype.kind == "U":
+        texts = values.astype(object)
+    elif values.dtype.kind == "S":
+        texts = np.array(
+            [_decode(v, argument, i) for i, v in enumerate(values)], object
+        )
+    else:
+        texts = np.empty(len(values), dtype=object)
+        wrong = []
+        for i, value in enumerate(values):
+            if isinstance(value, str):
+                texts[i] = value
+            elif isinstance(value, bytes):
+                texts[i] = _decode(value, argument, i)
+            elif (
+                value is None
+                or value is pd.NA
+                or (isinstance(value, float) and np.isnan(value))
+            ):
+                texts[i] = ""
+            else:
+                wrong.append(i)
+                texts[i] = ""
+        if wrong:
+            kinds = sorted({type(values[i]).__name__ for i in wrong})
+            raise DataError(
+                f"Texts must be strings; {len(wrong)} entries of {argument} are not "
+                f"(types {kinds}, first at positions {wrong[:5]}). Convert numbers "
+                "meant as text with `.astype(str)`, or use a structured-data task "
+                "for numeric columns."
+            )
+    return texts
+
+
+def _decode(value: bytes, argument: str, index: int) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"Entry {index} of {argument} is bytes that are not valid UTF-8 "
+            f"({error.reason}). Decode the texts with their encoding first."
+        ) from None

@@ -2,7 +2,13 @@
 
 from automl_keras.graph.block import Block, Head
 from automl_keras.graph.graph import Graph
-from automl_keras.graph.node import ImageInput, Input, Node, StructuredDataInput
+from automl_keras.graph.node import (
+    ImageInput,
+    Input,
+    Node,
+    StructuredDataInput,
+    TextInput,
+)
 
 __all__ = [
     "Block",
@@ -12,4 +18,5 @@ __all__ = [
     "Input",
     "Node",
     "StructuredDataInput",
+    "TextInput",
 ]

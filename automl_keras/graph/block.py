@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import keras
@@ -63,6 +64,15 @@ class Block:
         if fixed is not None:
             return fixed
         return hp.Choice(self.hp_name(param), values, default=default)
+
+    def scope(self, hp, param: str, value):
+        """Makes hyperparameters created inside depend on `param` being `value`.
+
+        A no-op when `param` is fixed by the user (then it is not searched).
+        """
+        if getattr(self, param) is not None:
+            return contextlib.nullcontext()
+        return hp.conditional_scope(self.hp_name(param), [value])
 
     def get_config(self) -> dict:
         """The constructor arguments of this block."""

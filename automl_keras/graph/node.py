@@ -9,6 +9,13 @@ import numpy as np
 
 from automl_keras.data import adapters
 from automl_keras.data.analysis import CATEGORICAL, ImageProfile, StructuredProfile
+from automl_keras.data.text import (
+    TextProfile,
+    Vocabulary,
+    build_vocabulary,
+    load_word_vectors,
+)
+from automl_keras.errors import ConfigurationError
 from automl_keras.graph.registry import register
 
 
@@ -44,6 +51,19 @@ class StructuredFeatures:
     binned: list = field(default_factory=list)
 
 
+@dataclass
+class TextFeatures:
+    """What a text input hands to the blocks: the raw strings and their source.
+
+    Attributes:
+        strings: The string tensor, shape `(batch,)`.
+        source: The `TextInput`, which knows the training vocabularies.
+    """
+
+    strings: object
+    source: object
+
+
 class Input(Node):
     """Base class of graph inputs: adapts, analyses and feeds one kind of data.
 
@@ -56,6 +76,8 @@ class Input(Node):
     profile_class = None
     #: Whether the model takes this input as several named tensors (a dict).
     keyed = False
+    #: Whether a DataFrame with a target column can be given for this input.
+    takes_frame = False
 
     def __init__(self, name: str | None = None):
         super().__init__()
@@ -164,6 +186,7 @@ class StructuredDataInput(Input):
 
     default_name = "structured_data"
     keyed = True
+    takes_frame = True
     profile_class = StructuredProfile
 
     def __init__(
@@ -244,6 +267,77 @@ class StructuredDataInput(Input):
             "column_types": self.column_types,
             "max_vocabulary": self.max_vocabulary,
         }
+
+
+@register
+class TextInput(Input):
+    """Raw texts: a list, array or Series of strings, or a DataFrame column.
+
+    Tokenisation happens inside the model (`TextVectorization` layers of the
+    text blocks, adapted on the training texts), so the exported model takes
+    raw strings. Missing texts (None, NaN) are read as empty strings; entries
+    that are not strings are refused.
+
+    Args:
+        name: The input's name.
+        column: The text column when a DataFrame with several columns is given.
+    """
+
+    default_name = "text"
+    profile_class = TextProfile
+    takes_frame = True
+
+    def __init__(self, name: str | None = None, column: str | None = None):
+        super().__init__(name)
+        if column is not None and not isinstance(column, str):
+            raise ConfigurationError(
+                f"column must be a column name (str) or None. Received: {column!r}."
+            )
+        self.column = column
+        self._corpus = None
+        self._vocabularies = {}
+
+    def adapt(self, x, *, argument: str = "x"):
+        if adapters.is_tf_dataset(x):
+            x, _ = adapters.dataset_to_numpy(x)
+        return adapters.to_text_array(x, argument=argument, column=self.column)
+
+    def analyse(self, data) -> None:
+        self._vocabularies = {}
+        self.profile = TextProfile.fit(data, self._vocabularies)
+        self._corpus = data
+
+    def model_arrays(self, data) -> dict:
+        return {self.name: data}
+
+    def vocabulary(self, standardize: str, ngrams: int | None) -> Vocabulary:
+        """The training vocabulary for one tokenisation (computed once)."""
+        key = (standardize, ngrams)
+        if key not in self._vocabularies:
+            if self._corpus is None:
+                raise ConfigurationError(
+                    f"The text input {self.name!r} has no training texts: models "
+                    "with new tokenisations can only be built during fit."
+                )
+            self._vocabularies[key], _ = build_vocabulary(
+                self._corpus, standardize, ngrams
+            )
+        return self._vocabularies[key]
+
+    def word_vectors(self, path, standardize: str) -> tuple[dict, int]:
+        """Pretrained vectors of the training words, read once per file."""
+        key = ("word_vectors", str(path), standardize)
+        if key not in self._vocabularies:
+            words = set(self.vocabulary(standardize, None).tokens)
+            self._vocabularies[key] = load_word_vectors(path, words)
+        return self._vocabularies[key]
+
+    def build(self, hp):
+        inputs = keras.Input(shape=(), dtype="string", name=self.name)
+        return {self.name: inputs}, TextFeatures(inputs, self)
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "column": self.column}
 
 
 def _safe(name: str) -> str:

@@ -48,7 +48,7 @@ def apply_operations(model, operations: list, *, seed: int = 0):
     return model
 
 
-def describe(model, block_names: tuple) -> dict:
+def describe(model, block_names: tuple, max_new_width: int = 1024) -> dict:
     """What the oracle needs of a trained model: its description and its options.
 
     Args:
@@ -56,6 +56,8 @@ def describe(model, block_names: tuple) -> dict:
         block_names: Names of the blocks whose layers may be morphed. Input
             preprocessing and heads stay as they are: their layers carry the
             meaning of the inputs and outputs (statistics, probabilities, units).
+        max_new_width: Widest output after which a layer may be inserted or
+            from which a skip connection may start.
     """
     prefixes = tuple(block_names)
 
@@ -65,14 +67,41 @@ def describe(model, block_names: tuple) -> dict:
 
     names = [layer.name for layer in model.layers if layer.name.startswith(prefixes)]
     candidates = morphism.morphable_layers(model, names)
+    # Deepening after, or a skip from, a very wide output (a bag-of-words
+    # vector, a flattened feature map) would add a layer of width x width.
+    narrow = {
+        layer.name
+        for layer in model.layers
+        if layer.name in names and 0 < _output_width(layer) <= max_new_width
+    }
+    source_kinds = ("deepen", "deepen_relu", "skip_add", "skip_concat")
+
+    def small(kind, candidate) -> bool:
+        if kind not in source_kinds:
+            return True
+        return (candidate[0] if isinstance(candidate, tuple) else candidate) in narrow
+
     return {
         "architecture": morphism.describe_architecture(model).to_dict(),
         "layer_order": [layer.name for layer in model.layers],
         "candidates": {
-            kind: [list(c) if isinstance(c, tuple) else c for c in found if allowed(c)]
+            kind: [
+                list(c) if isinstance(c, tuple) else c
+                for c in found
+                if allowed(c) and small(kind, c)
+            ]
             for kind, found in candidates.items()
         },
     }
+
+
+def _output_width(layer) -> int:
+    """The last dimension of a layer's output (0 when it has no single output)."""
+    try:
+        shape = layer.output.shape
+    except (AttributeError, ValueError):
+        return 0
+    return int(shape[-1]) if shape and shape[-1] is not None else 0
 
 
 def sample_operation(info: dict, rng: random.Random, max_width: int = 512):

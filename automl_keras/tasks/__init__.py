@@ -6,6 +6,7 @@ from automl_keras.tasks.structured import (
     StructuredDataClassifier,
     StructuredDataRegressor,
 )
+from automl_keras.tasks.text import TextClassifier, TextRegressor
 
 __all__ = [
     "AutoModel",
@@ -13,4 +14,6 @@ __all__ = [
     "ImageRegressor",
     "StructuredDataClassifier",
     "StructuredDataRegressor",
+    "TextClassifier",
+    "TextRegressor",
 ]

@@ -45,6 +45,16 @@ class BaseAutoModel(BaseEstimator):
 
     _estimator_type = None
 
+    def _store_params(self, params: dict) -> None:
+        """Stores constructor arguments as same-named attributes, unchanged.
+
+        Task constructors keep explicit signatures (scikit-learn reads them)
+        and call `self._store_params(locals())`.
+        """
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
     # -- to be provided by tasks ------------------------------------------------
     def _make_graph(self) -> Graph:
         raise NotImplementedError
@@ -97,10 +107,10 @@ class BaseAutoModel(BaseEstimator):
         """Adapted per-input data and per-head targets (lists in graph order)."""
         inputs, heads = graph.inputs, graph.heads
         if target is not None:
-            if len(inputs) != 1 or not inputs[0].keyed:
+            if len(inputs) != 1 or not inputs[0].takes_frame:
                 raise ConfigurationError(
                     "target= names the label column of a DataFrame or CSV file and "
-                    "needs a single structured input. Pass y= instead."
+                    "needs a single structured or text input. Pass y= instead."
                 )
             if y is not None:
                 raise ConfigurationError("Pass either y or target, not both.")

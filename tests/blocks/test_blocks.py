@@ -37,6 +37,12 @@ CONFIGURED_BLOCKS = [
     ak.StructuredDataInput(
         name="table", column_types={"a": "categorical"}, max_vocabulary=10
     ),
+    ak.TextInput(name="review", column="body"),
+    ak.BagOfNgramsBlock(2, "count", False, "lower", 100, name="bag"),
+    ak.TextCNNBlock(32, 3, 2, 16, None, 0.1, "lower", 50, name="cnn"),
+    ak.TextRNNBlock("gru", 8, 2, False, 16, None, 0.0, name="rnn"),
+    ak.TransformerBlock(2, 32, 1, 16, None, 0.1, name="tr"),
+    ak.TextBlock(block_type="rnn", name="text"),
 ]
 
 DEFAULT_CLASSES = [

@@ -18,6 +18,8 @@ TASKS = [
     ak.ImageRegressor,
     ak.StructuredDataClassifier,
     ak.StructuredDataRegressor,
+    ak.TextClassifier,
+    ak.TextRegressor,
 ]
 
 
@@ -73,7 +75,9 @@ class TestSklearnContract:
             getattr(estimator, method)(*args)
 
 
-@pytest.mark.parametrize("cls", [ak.ImageClassifier, ak.StructuredDataClassifier])
+@pytest.mark.parametrize(
+    "cls", [ak.ImageClassifier, ak.StructuredDataClassifier, ak.TextClassifier]
+)
 def test_classifiers(cls):
     estimator = cls()
     assert is_classifier(estimator) and not is_regressor(estimator)
@@ -83,7 +87,9 @@ def test_classifiers(cls):
         estimator.score(np.zeros((2, 8, 8)), np.zeros(2))
 
 
-@pytest.mark.parametrize("cls", [ak.ImageRegressor, ak.StructuredDataRegressor])
+@pytest.mark.parametrize(
+    "cls", [ak.ImageRegressor, ak.StructuredDataRegressor, ak.TextRegressor]
+)
 def test_regressors(cls):
     assert is_regressor(cls()) and not is_classifier(cls())
 

@@ -1,0 +1,496 @@
+"""Text blocks: bag of n-grams, 1-D CNN, bidirectional RNN and a Transformer.
+
+Every block tokenises inside the model with its own `TextVectorization`
+layer, built from the training vocabulary of its `TextInput` for the searched
+standardisation, n-gram range and vocabulary size; sequence lengths are
+searched among percentiles of the training text lengths. An optional
+pretrained word-vector file (GloVe text format, given by path, never
+downloaded) initialises the embeddings of the sequence blocks.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from automl_keras.blocks.core import DenseBlock
+from automl_keras.data.text import (
+    DEFAULT_STANDARDIZE,
+    STANDARDIZE,
+    check_word_vectors,
+    embedding_matrix,
+)
+from automl_keras.errors import ConfigurationError
+from automl_keras.graph.block import Block
+from automl_keras.graph.node import TextFeatures
+from automl_keras.graph.registry import register
+
+
+def _text_features(block: Block, inputs: list) -> TextFeatures:
+    if len(inputs) != 1 or not isinstance(inputs[0], TextFeatures):
+        raise ConfigurationError(
+            f"{block.name} tokenises raw text: connect it to exactly one TextInput. "
+            f"Received {len(inputs)} input(s) of types "
+            f"{[type(i).__name__ for i in inputs]}."
+        )
+    return inputs[0]
+
+
+class _TextBlock(Block):
+    """Shared tokenisation of the text blocks.
+
+    Args:
+        standardize: `TextVectorization` standardisation
+            ("lower_and_strip_punctuation" or "lower"); searched when None.
+        max_tokens: Vocabulary size; searched among sizes up to the training
+            vocabulary's when None.
+        name: The block's name.
+    """
+
+    def __init__(
+        self,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        if standardize is not None and standardize not in STANDARDIZE:
+            raise ConfigurationError(
+                f"standardize must be one of {list(STANDARDIZE)} or None (searched). "
+                f"Received: standardize={standardize!r}."
+            )
+        if max_tokens is not None and (
+            not isinstance(max_tokens, int) or max_tokens < 1
+        ):
+            raise ConfigurationError(
+                "max_tokens must be a positive integer or None (searched). Received: "
+                f"max_tokens={max_tokens!r}."
+            )
+        self.standardize = standardize
+        self.max_tokens = max_tokens
+
+    def _vectorize(self, hp, features: TextFeatures, *, ngrams=None, **kwargs):
+        """Token ids or vectors of the raw strings, and the vocabulary used."""
+        source = features.source
+        standardize = self.choice(
+            hp, "standardize", list(STANDARDIZE), default=DEFAULT_STANDARDIZE
+        )
+        sizes = source.profile.vocabulary_sizes(ngrams)
+        max_tokens = self.choice(
+            hp, "max_tokens", sizes, default=sizes[min(2, len(sizes) - 1)]
+        )
+        vocabulary = source.vocabulary(standardize, ngrams).top(max_tokens)
+        if kwargs.get("output_mode") == "tf_idf":
+            kwargs["idf_weights"] = vocabulary.idf
+        layer = keras.layers.TextVectorization(
+            standardize=standardize,
+            ngrams=ngrams,
+            vocabulary=vocabulary.tokens,
+            name=f"{self.name}_vectorize",
+            **kwargs,
+        )
+        return layer(features.strings), vocabulary, standardize
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "standardize": self.standardize,
+            "max_tokens": self.max_tokens,
+        }
+
+
+@register
+class BagOfNgramsBlock(_TextBlock):
+    """Bag of n-grams (TF-IDF, counts or presence) into a multilayer perceptron.
+
+    A hard baseline on short texts.
+
+    Args:
+        ngrams: Largest n-gram size, 1 or 2; searched when None.
+        output_mode: "tf_idf", "count" or "multi_hot"; searched when None.
+        normalize: L2-normalise each text's vector; searched when None.
+        standardize, max_tokens, name: As for every text block.
+    """
+
+    def __init__(
+        self,
+        ngrams: int | None = None,
+        output_mode: str | None = None,
+        normalize: bool | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(standardize, max_tokens, name)
+        if ngrams is not None and ngrams not in (1, 2, 3):
+            raise ConfigurationError(
+                "ngrams must be 1, 2, 3 or None (searched). Received: "
+                f"ngrams={ngrams!r}."
+            )
+        self.ngrams = ngrams
+        self.output_mode = output_mode
+        self.normalize = normalize
+
+    def build(self, hp, inputs):
+        features = _text_features(self, inputs)
+        ngrams = self.choice(hp, "ngrams", [1, 2], default=2)
+        output_mode = self.choice(
+            hp, "output_mode", ["tf_idf", "count", "multi_hot"], default="tf_idf"
+        )
+        normalize = self.choice(hp, "normalize", [True, False], default=True)
+        x, _, _ = self._vectorize(
+            hp, features, ngrams=ngrams if ngrams > 1 else None, output_mode=output_mode
+        )
+        if normalize:
+            x = keras.layers.UnitNormalization(name=f"{self.name}_l2")(x)
+        return DenseBlock(name=f"{self.name}_mlp").build(hp, [x])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "ngrams": self.ngrams,
+            "output_mode": self.output_mode,
+            "normalize": self.normalize,
+        }
+
+
+class _SequenceBlock(_TextBlock):
+    """Token ids of a searched length, then a (pretrained or fresh) embedding.
+
+    Args:
+        embedding_dim: Embedding size; searched when None (taken from the
+            file when `word_vectors` is given).
+        word_vectors: Path of a local GloVe-format word-vector file whose
+            vectors initialise the embedding, or None.
+        dropout: Dropout rate; searched when None.
+        standardize, max_tokens, name: As for every text block.
+
+    The number of tokens per text (`sequence_length`: longer texts are cut,
+    shorter ones padded) is searched among the 90th and 99th percentiles of
+    the training texts' lengths.
+    """
+
+    mask_zero = True
+
+    def __init__(
+        self,
+        embedding_dim: int | None = None,
+        word_vectors: str | None = None,
+        dropout: float | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(standardize, max_tokens, name)
+        check_word_vectors(word_vectors)
+        self.embedding_dim = embedding_dim
+        self.word_vectors = word_vectors
+        self.dropout = dropout
+
+    def _embed(self, hp, inputs, dims=(64, 128, 256), default_dim=128):
+        """`(embedded tokens, token ids, sequence length)`."""
+        features = _text_features(self, inputs)
+        lengths = features.source.profile.sequence_lengths()
+        length = hp.Choice(
+            self.hp_name("sequence_length"), lengths, default=lengths[-1]
+        )
+        ids, vocabulary, standardize = self._vectorize(
+            hp, features, output_mode="int", output_sequence_length=length
+        )
+        matrix = None
+        if self.word_vectors is not None:
+            vectors, dim = features.source.word_vectors(self.word_vectors, standardize)
+            matrix = embedding_matrix(vectors, dim, vocabulary.tokens)
+        else:
+            dim = self.choice(hp, "embedding_dim", list(dims), default=default_dim)
+        layer = keras.layers.Embedding(
+            len(vocabulary.tokens) + 2,
+            dim,
+            mask_zero=self.mask_zero,
+            name=f"{self.name}_embedding",
+        )
+        x = layer(ids)
+        if matrix is not None:
+            layer.embeddings.assign(matrix)
+        return x, ids, length
+
+    def _dropout(self, hp, x, default=0.25):
+        rate = self.choice(hp, "dropout", [0.0, 0.1, 0.25, 0.5], default=default)
+        if rate:
+            x = keras.layers.Dropout(rate, name=f"{self.name}_dropout")(x)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "embedding_dim": self.embedding_dim,
+            "word_vectors": self.word_vectors,
+            "dropout": self.dropout,
+        }
+
+
+@register
+class TextCNNBlock(_SequenceBlock):
+    """Embedding, 1-D convolutions and global max pooling.
+
+    Args:
+        filters: Convolution filters; searched when None.
+        kernel_size: Convolution width; searched when None.
+        num_layers: Convolutions (max pooling between them); searched when None.
+        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
+            As for every sequence block.
+    """
+
+    mask_zero = False
+
+    def __init__(
+        self,
+        filters: int | None = None,
+        kernel_size: int | None = None,
+        num_layers: int | None = None,
+        embedding_dim: int | None = None,
+        word_vectors: str | None = None,
+        dropout: float | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            embedding_dim, word_vectors, dropout, standardize, max_tokens, name
+        )
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.num_layers = num_layers
+
+    def build(self, hp, inputs):
+        x, _, _ = self._embed(hp, inputs)
+        filters = self.choice(hp, "filters", [64, 128, 256], default=128)
+        kernel_size = self.choice(hp, "kernel_size", [3, 5, 7], default=5)
+        num_layers = self.choice(hp, "num_layers", [1, 2], default=1)
+        for i in range(num_layers):
+            if i:
+                x = keras.layers.MaxPooling1D(2, name=f"{self.name}_pool_{i}")(x)
+            x = keras.layers.Conv1D(
+                filters, kernel_size, padding="same", name=f"{self.name}_conv_{i}"
+            )(x)
+            x = keras.layers.ReLU(name=f"{self.name}_relu_{i}")(x)
+        x = keras.layers.GlobalMaxPooling1D(name=f"{self.name}_max")(x)
+        return self._dropout(hp, x, default=0.5)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "num_layers": self.num_layers,
+        }
+
+
+@register
+class TextRNNBlock(_SequenceBlock):
+    """Embedding (padding masked) and stacked, optionally bidirectional, LSTM/GRU.
+
+    Args:
+        rnn_type: "lstm" or "gru"; searched when None.
+        units: Units per direction; searched when None.
+        num_layers: Stacked recurrent layers; searched when None.
+        bidirectional: Read the text both ways; searched when None.
+        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
+            As for every sequence block.
+    """
+
+    def __init__(
+        self,
+        rnn_type: str | None = None,
+        units: int | None = None,
+        num_layers: int | None = None,
+        bidirectional: bool | None = None,
+        embedding_dim: int | None = None,
+        word_vectors: str | None = None,
+        dropout: float | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            embedding_dim, word_vectors, dropout, standardize, max_tokens, name
+        )
+        if rnn_type is not None and rnn_type not in ("lstm", "gru"):
+            raise ConfigurationError(
+                f'rnn_type must be "lstm", "gru" or None. Received: {rnn_type!r}.'
+            )
+        self.rnn_type = rnn_type
+        self.units = units
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+
+    def build(self, hp, inputs):
+        x, _, _ = self._embed(hp, inputs)
+        rnn_type = self.choice(hp, "rnn_type", ["lstm", "gru"], default="lstm")
+        units = self.choice(hp, "units", [32, 64, 128], default=64)
+        num_layers = self.choice(hp, "num_layers", [1, 2], default=1)
+        bidirectional = self.choice(hp, "bidirectional", [True, False], default=True)
+        cell = keras.layers.LSTM if rnn_type == "lstm" else keras.layers.GRU
+        for i in range(num_layers):
+            layer = cell(
+                units, return_sequences=i < num_layers - 1, name=f"{self.name}_rnn_{i}"
+            )
+            if bidirectional:
+                layer = keras.layers.Bidirectional(layer, name=f"{self.name}_bi_{i}")
+            x = layer(x)
+        return self._dropout(hp, x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rnn_type": self.rnn_type,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+        }
+
+
+@register
+class TransformerBlock(_SequenceBlock):
+    """A small Transformer encoder: token and position embeddings, self-attention.
+
+    Each layer is multi-head self-attention and a feed-forward network, both
+    with residual connections and layer normalisation; padding is masked and
+    the outputs are averaged over the tokens.
+
+    Args:
+        num_heads: Attention heads; searched when None.
+        ff_dim: Hidden units of the feed-forward networks; searched when None.
+        num_layers: Encoder layers; searched when None.
+        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
+            As for every sequence block.
+    """
+
+    def __init__(
+        self,
+        num_heads: int | None = None,
+        ff_dim: int | None = None,
+        num_layers: int | None = None,
+        embedding_dim: int | None = None,
+        word_vectors: str | None = None,
+        dropout: float | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            embedding_dim, word_vectors, dropout, standardize, max_tokens, name
+        )
+        self.num_heads = num_heads
+        self.ff_dim = ff_dim
+        self.num_layers = num_layers
+
+    def build(self, hp, inputs):
+        x, ids, length = self._embed(hp, inputs, dims=(32, 64, 128), default_dim=64)
+        dim = int(x.shape[-1])
+        positions = keras.ops.cumsum(keras.ops.ones_like(ids), axis=1) - 1
+        x = keras.layers.Add(name=f"{self.name}_add_positions")(
+            [
+                x,
+                keras.layers.Embedding(length, dim, name=f"{self.name}_positions")(
+                    positions
+                ),
+            ]
+        )
+        num_heads = self.choice(hp, "num_heads", [2, 4], default=2)
+        ff_dim = self.choice(hp, "ff_dim", [64, 128, 256], default=128)
+        num_layers = self.choice(hp, "num_layers", [1, 2], default=1)
+        rate = self.choice(hp, "dropout", [0.0, 0.1, 0.25, 0.5], default=0.1)
+        for i in range(num_layers):
+            prefix = f"{self.name}_{i}"
+            attention = keras.layers.MultiHeadAttention(
+                num_heads,
+                key_dim=max(1, dim // num_heads),
+                dropout=rate,
+                name=f"{prefix}_attention",
+            )(x, x)
+            x = keras.layers.LayerNormalization(name=f"{prefix}_norm_attention")(
+                keras.layers.Add(name=f"{prefix}_add_attention")([x, attention])
+            )
+            hidden = keras.layers.Dense(ff_dim, name=f"{prefix}_ff_in")(x)
+            hidden = keras.layers.ReLU(name=f"{prefix}_ff_relu")(hidden)
+            hidden = keras.layers.Dense(dim, name=f"{prefix}_ff_out")(hidden)
+            if rate:
+                hidden = keras.layers.Dropout(rate, name=f"{prefix}_ff_dropout")(hidden)
+            x = keras.layers.LayerNormalization(name=f"{prefix}_norm_ff")(
+                keras.layers.Add(name=f"{prefix}_add_ff")([x, hidden])
+            )
+        return keras.layers.GlobalAveragePooling1D(name=f"{self.name}_average")(x)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "num_layers": self.num_layers,
+        }
+
+
+@register
+class TextBlock(Block):
+    """The searched text model: one of the four text blocks.
+
+    Args:
+        block_type: "ngram" (`BagOfNgramsBlock`), "cnn" (`TextCNNBlock`), "rnn"
+            (`TextRNNBlock`) or "transformer" (`TransformerBlock`); searched
+            when None.
+        word_vectors: Path of a local GloVe-format word-vector file for the
+            sequence blocks' embeddings, or None.
+        name: The block's name.
+    """
+
+    block_types = {
+        "ngram": BagOfNgramsBlock,
+        "cnn": TextCNNBlock,
+        "rnn": TextRNNBlock,
+        "transformer": TransformerBlock,
+    }
+
+    def __init__(
+        self,
+        block_type: str | None = None,
+        word_vectors: str | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        if block_type is not None and block_type not in self.block_types:
+            raise ConfigurationError(
+                f"block_type must be one of {list(self.block_types)} or None "
+                f"(searched). Received: block_type={block_type!r}."
+            )
+        check_word_vectors(word_vectors)
+        self.block_type = block_type
+        self.word_vectors = word_vectors
+
+    def build(self, hp, inputs):
+        block_type = self.choice(
+            hp, "block_type", list(self.block_types), default="ngram"
+        )
+        with self.scope(hp, "block_type", block_type):
+            cls = self.block_types[block_type]
+            name = f"{self.name}_{block_type}"
+            if issubclass(cls, _SequenceBlock):
+                block = cls(word_vectors=self.word_vectors, name=name)
+            else:
+                block = cls(name=name)
+            return block.build(hp, inputs)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "block_type": self.block_type,
+            "word_vectors": self.word_vectors,
+        }
+
+
+__all__ = [
+    "BagOfNgramsBlock",
+    "TextBlock",
+    "TextCNNBlock",
+    "TextRNNBlock",
+    "TransformerBlock",
+]

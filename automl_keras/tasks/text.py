@@ -1,0 +1,166 @@
+"""Text tasks: `TextClassifier` and `TextRegressor`."""
+
+from __future__ import annotations
+
+from automl_keras.blocks.heads import ClassificationHead, RegressionHead
+from automl_keras.blocks.text import TextBlock
+from automl_keras.graph.graph import Graph
+from automl_keras.graph.node import TextInput
+from automl_keras.tasks.base import BaseAutoModel
+from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+#: Strong first trials: a bag of bigrams first (a hard baseline on short
+#: texts), then one of each sequence model with sensible sizes.
+_TEXT_FIRST_TRIALS = [
+    {
+        "text_block/block_type": "ngram",
+        "text_block_ngram/ngrams": 2,
+        "text_block_ngram/output_mode": "tf_idf",
+        "text_block_ngram_mlp/num_layers": 1,
+        "text_block_ngram_mlp/units_0": 64,
+        "text_block_ngram_mlp/dropout": 0.5,
+    },
+    {"text_block/block_type": "cnn"},
+    {"text_block/block_type": "rnn"},
+    {"text_block/block_type": "transformer"},
+    {
+        "text_block/block_type": "ngram",
+        "text_block_ngram/ngrams": 2,
+        "text_block_ngram/output_mode": "multi_hot",
+        "text_block_ngram/normalize": False,
+        "text_block_ngram_mlp/num_layers": 2,
+        "text_block_ngram_mlp/units_0": 256,
+        "text_block_ngram_mlp/units_1": 64,
+        "text_block_ngram_mlp/dropout": 0.5,
+    },
+]
+
+_TEXT_DOC = """
+    `x` is a list, 1-D array or Series of strings, or a DataFrame whose text
+    column is named by `text_column` (the label column may be named with
+    `target=`). Missing texts (None, NaN) are read as empty strings; entries
+    that are not strings raise a `DataError`. The exported model takes raw
+    strings: `model.predict(tf.constant(texts))`.
+"""
+
+
+class _TextTask(BaseAutoModel):
+    def _head(self):
+        raise NotImplementedError
+
+    def _make_graph(self) -> Graph:
+        text = TextInput(column=self.text_column)
+        features = TextBlock(
+            block_type=self.block_type, word_vectors=self.word_vectors
+        )(text)
+        return Graph(text, self._head()(features))
+
+    def _initial_hps(self) -> list:
+        trials = _TEXT_FIRST_TRIALS
+        if self.block_type is not None:
+            trials = [
+                t for t in trials if t["text_block/block_type"] == self.block_type
+            ]
+        return [dict(t) for t in trials]
+
+
+class TextClassifier(ClassifierMixin, _TextTask):
+    """Searches a text classification model."""
+
+    __doc__ += (
+        _TEXT_DOC
+        + """
+    `y` holds labels (ints, strings, bools), one-hot rows or multi-label 0/1
+    rows.
+
+    Args:
+        num_classes: Number of classes (inferred when None).
+        multi_label: Several labels per text (inferred from 2-D 0/1 targets).
+        block_type: Fix the text model ("ngram", "cnn", "rnn", "transformer");
+            searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file that
+            initialises the embeddings of the sequence models (never
+            downloaded), or None.
+        text_column: The text column of a DataFrame or CSV/TSV file with
+            several columns.
+"""
+    )
+
+    def __init__(
+        self,
+        num_classes: int | None = None,
+        multi_label: bool | None = None,
+        *,
+        block_type: str | None = None,
+        word_vectors: str | None = None,
+        text_column: str | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="morphism",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "text_classifier",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
+    ):
+        self._store_params(locals())
+
+    def _head(self):
+        return ClassificationHead(
+            num_classes=self.num_classes, multi_label=self.multi_label
+        )
+
+
+class TextRegressor(RegressorMixin, _TextTask):
+    """Searches a text regression model."""
+
+    __doc__ += (
+        _TEXT_DOC
+        + """
+    `y` holds one or several numbers per text.
+
+    Args:
+        output_dim: Values per text (inferred when None).
+        block_type: Fix the text model; searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        text_column: The text column of a DataFrame with several columns.
+"""
+    )
+
+    def __init__(
+        self,
+        output_dim: int | None = None,
+        *,
+        block_type: str | None = None,
+        word_vectors: str | None = None,
+        text_column: str | None = None,
+        max_trials: int | None = None,
+        time_limit: float | None = None,
+        tuner="morphism",
+        objective: str = "val_loss",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "text_regressor",
+        overwrite: bool = True,
+        refit: bool = True,
+        max_epochs: int = 100,
+        max_checkpoints: int = 3,
+        max_consecutive_failures: int = 3,
+        ensemble_size: int = 1,
+        tensorboard_dir: str | None = None,
+    ):
+        self._store_params(locals())
+
+    def _head(self):
+        return RegressionHead(output_dim=self.output_dim)
+
+
+TextClassifier.__doc__ += SEARCH_ARGS_DOC
+TextRegressor.__doc__ += SEARCH_ARGS_DOC
