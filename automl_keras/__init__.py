@@ -19,11 +19,13 @@ from automl_keras.blocks import (  # noqa: E402
     Merge,
     RegressionHead,
     ResNetBlock,
+    RNNBlock,
     SpatialReduction,
     StructuredDataBlock,
     TextBlock,
     TextCNNBlock,
     TextRNNBlock,
+    TimeSeriesBlock,
     TransformerBlock,
     XceptionBlock,
 )
@@ -42,6 +44,7 @@ from automl_keras.graph import (  # noqa: E402
     Input,
     StructuredDataInput,
     TextInput,
+    TimeSeriesInput,
 )
 from automl_keras.tasks import (  # noqa: E402
     AutoModel,
@@ -51,13 +54,14 @@ from automl_keras.tasks import (  # noqa: E402
     StructuredDataRegressor,
     TextClassifier,
     TextRegressor,
+    TimeSeriesForecaster,
 )
 
 __version__ = "0.1.0"
 
 
 def model_inputs(model, frame):
-    """Raw DataFrame columns arranged for an exported structured-data model."""
+    """Raw DataFrame columns (or texts) arranged for an exported model."""
     from automl_keras.export import model_inputs as _model_inputs
 
     return _model_inputs(model, frame)
@@ -92,6 +96,7 @@ __all__ = [
     "Merge",
     "NotFittedError",
     "RegressionHead",
+    "RNNBlock",
     "ResNetBlock",
     "SearchError",
     "SpatialReduction",
@@ -105,6 +110,9 @@ __all__ = [
     "TextInput",
     "TextRNNBlock",
     "TextRegressor",
+    "TimeSeriesBlock",
+    "TimeSeriesForecaster",
+    "TimeSeriesInput",
     "TransformerBlock",
     "XceptionBlock",
     "load",

@@ -101,27 +101,32 @@ def load_estimator(path: str):
     return estimator
 
 
-def model_inputs(model: keras.Model, frame) -> dict:
-    """Raw DataFrame columns arranged for an exported structured-data model.
+def model_inputs(model: keras.Model, frame):
+    """Raw data arranged for an exported structured-data or text model.
 
-    Reads each named input of `model`: string inputs get the column as `str`
-    (missing values as ""), numeric inputs get float32 with NaN for missing
-    values, all as tensors. The result can be passed to `model(...)` or
-    `model.predict`.
+    For a structured-data model, reads each named input of `model`: string
+    inputs get the column as `str` (missing values as ""), numeric inputs get
+    float32 with NaN for missing values, all as tensors. For a text model
+    (one string input), the texts become one string tensor (missing texts as
+    ""). The result can be passed to `model(...)` or `model.predict`, which
+    does not take numpy arrays of strings itself.
 
     Args:
-        model: A model exported by a structured-data estimator (or loaded
-            from its `.keras` file).
-        frame: A DataFrame (or CSV path) with at least the training columns.
+        model: A model exported by a structured-data or text estimator (or
+            loaded from its `.keras` file).
+        frame: A DataFrame (or CSV path) with at least the training columns;
+            for a text model, the texts (list, array, Series).
 
     Returns:
-        A dict of tensors keyed by input (column) name.
+        A dict of tensors keyed by input (column) name, or one string tensor.
     """
     import tensorflow as tf
 
-    from automl_keras.data.adapters import to_frame
+    from automl_keras.data.adapters import to_frame, to_text_array
     from automl_keras.data.analysis import numeric_values, string_values
 
+    if not isinstance(model.input, dict) and "string" in str(model.input.dtype):
+        return tf.constant(to_text_array(frame).astype(str))
     frame = to_frame(frame)
     if not isinstance(model.input, dict):
         raise DataError(

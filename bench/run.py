@@ -1,9 +1,11 @@
 """Benchmark harness: each row of shared/BENCHMARKS.md beside its quick baseline.
 
 Every row runs in its own process (so peak RSS is the row's own) and prints one
-JSON line; the parent collects them and writes `docs/benchmarks.md`.
+JSON line; the parent saves each result under `bench/results/` and writes
+`docs/benchmarks.md` from all saved results, so rows can be re-run one at a time.
 
-    python bench/run.py                          # all rows, time_limit 300 s each
+    python bench/run.py                          # all rows, each its own time_limit
+    python bench/run.py --rows sst2
     python bench/run.py --rows adult --time-limit 60 --no-write
 """
 
@@ -28,7 +30,24 @@ ROOT = os.path.dirname(HERE)
 DATA = os.environ.get(
     "AUTOML_KERAS_DATA", os.path.join(ROOT, "..", "shared", "datasets")
 )
-ROWS = ("adult", "california", "mnist")
+RESULTS = os.path.join(HERE, "results")
+#: Rows of BENCHMARKS.md and the time_limit each is measured with.
+TIME_LIMITS = {
+    "adult": 300.0,
+    "california": 300.0,
+    "mnist": 300.0,
+    "sst2": 600.0,
+    "temperatures": 300.0,
+}
+ROWS = tuple(TIME_LIMITS)
+TARGETS = {
+    "adult": "accuracy >= 0.872 and roc_auc >= 0.928",
+    "california": "rmse <= 0.47",
+    "mnist": "accuracy >= 0.980",
+    "sst2": "accuracy >= 0.84",
+    "temperatures": "mae <= 1.70 (one step ahead)",
+}
+LOOKBACK = 30
 
 
 def _peak_rss_mb() -> float:
@@ -63,6 +82,21 @@ def load(row: str):
         images = values[:, :-1].reshape(-1, 28, 28).astype("uint8")
         labels = values[:, -1].astype("int64")
         return images[:4000], labels[:4000], images[4000:], labels[4000:]
+    if row == "sst2":
+        train = pd.read_csv(
+            os.path.join(DATA, "sst2", "train.tsv"), sep="\t", quoting=3
+        )
+        dev = pd.read_csv(os.path.join(DATA, "sst2", "dev.tsv"), sep="\t", quoting=3)
+        return (
+            train["sentence"],
+            train["label"].to_numpy(),
+            dev["content"],
+            dev["label"].to_numpy(),
+        )
+    if row == "temperatures":
+        frame = pd.read_csv(os.path.join(DATA, "daily_min_temperatures.csv"))
+        cut = int(0.8 * len(frame))
+        return frame.iloc[:cut], None, frame.iloc[cut:], frame["Temp"].iloc[cut:]
     raise ValueError(f"Unknown row {row!r}. Expected one of {ROWS}.")
 
 
@@ -100,7 +134,33 @@ def run_baseline(row: str) -> dict:
 
     x_train, y_train, x_test, y_test = load(row)
     started = time.monotonic()
-    if row == "mnist":
+    system = "HistGradientBoosting (default)"
+    if row == "temperatures":
+        from sklearn.linear_model import Ridge
+
+        values = pd.concat([x_train, x_test])["Temp"].to_numpy("float64")
+        lags = np.lib.stride_tricks.sliding_window_view(values, LOOKBACK)[:-1]
+        targets = values[LOOKBACK:]
+        cut = len(x_train) - LOOKBACK
+        model = Ridge().fit(lags[:cut], targets[:cut])
+        fit_seconds = time.monotonic() - started
+        mae = float(np.mean(np.abs(model.predict(lags[cut:]) - targets[cut:])))
+        persistence = float(np.mean(np.abs(lags[cut:, -1] - targets[cut:])))
+        system = f"Ridge on {LOOKBACK} lags (persistence: mae {persistence:.4f})"
+        metrics = {"mae": mae}
+    elif row == "sst2":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+
+        system = "TF-IDF (1-2 grams) + LogisticRegression"
+        model = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000)
+        )
+        model.fit(x_train, y_train)
+        fit_seconds = time.monotonic() - started
+        metrics = {"accuracy": accuracy_score(y_test, model.predict(x_test))}
+    elif row == "mnist":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         model = HistGradientBoostingClassifier(random_state=0)
@@ -121,7 +181,7 @@ def run_baseline(row: str) -> dict:
             metrics = {"rmse": mean_squared_error(y_test, model.predict(test)) ** 0.5}
     return {
         "row": row,
-        "system": "HistGradientBoosting (default)",
+        "system": system,
         "metrics": metrics,
         "fit_seconds": fit_seconds,
         "peak_rss_mb": _peak_rss_mb(),
@@ -138,18 +198,32 @@ def run_automl(row: str, time_limit: float, tuner: str, seed: int) -> dict:
         "adult": ak.StructuredDataClassifier,
         "california": ak.StructuredDataRegressor,
         "mnist": ak.ImageClassifier,
+        "sst2": ak.TextClassifier,
+        "temperatures": ak.TimeSeriesForecaster,
     }[row]
     kwargs = {} if tuner is None else {"tuner": tuner}
+    if row == "temperatures":
+        kwargs.update(lookback=LOOKBACK, target="Temp", date_column="Date")
     estimator = cls(
         time_limit=time_limit, seed=seed, project_name=f"bench_{row}", **kwargs
     )
     started = time.monotonic()
-    estimator.fit(x_train, y_train, verbose=0)
+    if row == "temperatures":
+        estimator.fit(x_train, verbose=0)
+    else:
+        estimator.fit(x_train, y_train, verbose=0)
     fit_seconds = time.monotonic() - started
     started = time.monotonic()
-    predictions = estimator.predict(x_test)
+    if row == "temperatures":
+        # One step ahead from the true history: the forecast made at each row.
+        history = pd.concat([x_train.iloc[-LOOKBACK:], x_test])
+        predictions = estimator.predict(history, rolling=True)[: len(x_test)]
+    else:
+        predictions = estimator.predict(x_test)
     predict_seconds = time.monotonic() - started
-    if row == "adult":
+    if row == "temperatures":
+        metrics = {"mae": float(np.mean(np.abs(predictions - y_test.to_numpy())))}
+    elif row == "adult":
         proba = estimator.predict_proba(x_test)[
             :, list(estimator.classes_).index(">50K")
         ]
@@ -195,35 +269,67 @@ def _format(value, digits=4):
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(results: list, command: str, path: str) -> None:
+def save_result(result: dict, command: str) -> None:
+    """Keeps one run's result (with when, where and how) under bench/results."""
+    os.makedirs(RESULTS, exist_ok=True)
+    kind = "automl" if result["system"].startswith("automl_keras") else "baseline"
+    result = {
+        **result,
+        "date": datetime.date.today().isoformat(),
+        "machine": _machine(),
+        "command": command,
+    }
+    with open(os.path.join(RESULTS, f"{result['row']}_{kind}.json"), "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+
+
+def saved_results() -> list:
+    """Every saved result, in the order of ROWS (baseline first)."""
+    results = []
+    for row in ROWS:
+        for kind in ("baseline", "automl"):
+            path = os.path.join(RESULTS, f"{row}_{kind}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    results.append(json.load(f))
+    return results
+
+
+def write_report(results: list, path: str) -> None:
+    commands = sorted({r.get("command", "") for r in results} - {""})
+    dates = sorted({r.get("date", "") for r in results} - {""})
+    machines = sorted({r.get("machine", "") for r in results} - {""})
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.date.today().isoformat()} on {_machine()}.",
-        f"Command: `{command}`",
+        f"Measured {', '.join(dates)} on {'; '.join(machines)}.",
+        "Commands: " + ", ".join(f"`{c}`" for c in commands) + ".",
         "",
         "Protocol: `../shared/BENCHMARKS.md` (fixed split and seed, a wall-clock "
         "`time_limit` for the whole `fit`, scored on the held-out split). Each row and "
         "its baseline ran in the same command, each in its own process.",
         "",
-        "| data | system | metric | fit s | predict s | peak RSS MB | trials | "
-        "search overhead | refit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data | system | metric | time limit s | fit s | predict s | peak RSS MB "
+        "| trials | search overhead | refit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         metric = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
         overhead = r.get("overhead_fraction")
         overhead = "" if overhead is None else f"{100 * overhead:.1f} %"
+        limit = r.get("time_limit")
         lines.append(
-            f"| {r['row']} | {r['system']} | {metric} | {r['fit_seconds']:.1f} | "
+            f"| {r['row']} | {r['system']} | {metric} | "
+            f"{'' if limit is None else f'{limit:.0f}'} | {r['fit_seconds']:.1f} | "
             f"{_format(r.get('predict_seconds'), 2)} | {r['peak_rss_mb']:.0f} | "
             f"{r.get('trials', '')} | "
             f"{overhead} | {r.get('refit', '')} |"
         )
     lines += [
         "",
-        "Targets (from BENCHMARKS.md): adult acc >= 0.872 and AUC >= 0.928; california "
-        "RMSE <= 0.47; mnist_5k acc >= 0.980, each with time_limit=300.",
+        "Targets (from BENCHMARKS.md, at the time limit shown): "
+        + "; ".join(f"{row} {target}" for row, target in TARGETS.items())
+        + ".",
         "'search overhead' is the share of `fit` wall time spent outside Keras "
         "`model.fit` (trial set-up, data preparation, the tuner's bookkeeping).",
         "",
@@ -256,7 +362,9 @@ def replace_section(path: str, marker: str, section: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--time-limit", type=float, default=300.0)
+    parser.add_argument(
+        "--time-limit", type=float, default=None, help="default: each row's own"
+    )
     parser.add_argument("--tuner", default=None, help="default: the task's own")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
@@ -270,7 +378,8 @@ def main(argv=None) -> int:
         if kind == "baseline":
             result = run_baseline(row)
         else:
-            result = run_automl(row, args.time_limit, args.tuner, args.seed)
+            limit = args.time_limit or TIME_LIMITS[row]
+            result = run_automl(row, limit, args.tuner, args.seed)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
     results = []
@@ -283,7 +392,7 @@ def main(argv=None) -> int:
                 kind,
                 row,
                 "--time-limit",
-                str(args.time_limit),
+                str(args.time_limit or TIME_LIMITS[row]),
                 "--seed",
                 str(args.seed),
             ]
@@ -301,9 +410,11 @@ def main(argv=None) -> int:
             result = json.loads(found[-1][len("RESULT ") :])
             print(json.dumps(result), flush=True)
             results.append(result)
+            if not args.no_write:
+                shown = " ".join(["python bench/run.py"] + (argv or sys.argv[1:]))
+                save_result(result, shown)
     if not args.no_write:
-        shown = " ".join(["python bench/run.py"] + (argv or sys.argv[1:]))
-        write_report(results, shown, args.output)
+        write_report(saved_results(), args.output)
         print(f"Wrote {args.output}")
     return 0
 

@@ -118,3 +118,19 @@ def text_data(n: int = 80, *, seed: int = 0):
         r.shuffle(words)
         texts.append(" ".join(words).capitalize() + r.choice([".", "!", ""]))
     return np.array(texts, dtype=object), labels
+
+
+def series_frame(n: int = 120, *, seed: int = 0) -> pd.DataFrame:
+    """Daily rows: a seasonal target, a second target and a covariate with gaps."""
+    r = rng(seed)
+    t = np.arange(n)
+    covariate = np.cos(t / 5.0) + r.normal(0, 0.05, n)
+    covariate[::13] = np.nan
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=n, freq="D").astype(str),
+            "temp": 10 + 5 * np.sin(t / 6.0) + r.normal(0, 0.2, n),
+            "rain": 2 + np.cos(t / 4.0),
+            "wind": covariate,
+        }
+    )

@@ -1,6 +1,12 @@
 """Searchable blocks and heads."""
 
-from automl_keras.blocks.core import ConvBlock, DenseBlock, Merge, SpatialReduction
+from automl_keras.blocks.core import (
+    ConvBlock,
+    DenseBlock,
+    Merge,
+    RNNBlock,
+    SpatialReduction,
+)
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import (
     EfficientNetBlock,
@@ -17,6 +23,7 @@ from automl_keras.blocks.text import (
     TextRNNBlock,
     TransformerBlock,
 )
+from automl_keras.blocks.timeseries import TimeSeriesBlock
 
 __all__ = [
     "BagOfNgramsBlock",
@@ -28,12 +35,14 @@ __all__ = [
     "ImageBlock",
     "Merge",
     "RegressionHead",
+    "RNNBlock",
     "ResNetBlock",
     "SpatialReduction",
     "StructuredDataBlock",
     "TextBlock",
     "TextCNNBlock",
     "TextRNNBlock",
+    "TimeSeriesBlock",
     "TransformerBlock",
     "XceptionBlock",
 ]

@@ -224,3 +224,89 @@ class Merge(Block):
 
     def get_config(self):
         return {**super().get_config(), "merge_type": self.merge_type}
+
+
+def recurrent_layers(block: Block, hp, x, *, bidirectional_default: bool):
+    """Stacked LSTM/GRU layers over `x` (batch, steps, features): the last state.
+
+    Reads and searches the block's `rnn_type`, `units`, `num_layers` and
+    `bidirectional`.
+    """
+    rnn_type = block.choice(hp, "rnn_type", ["lstm", "gru"], default="lstm")
+    units = block.choice(hp, "units", [32, 64, 128], default=64)
+    num_layers = block.choice(hp, "num_layers", [1, 2], default=1)
+    bidirectional = block.choice(
+        hp, "bidirectional", [True, False], default=bidirectional_default
+    )
+    cell = keras.layers.LSTM if rnn_type == "lstm" else keras.layers.GRU
+    for i in range(num_layers):
+        layer = cell(
+            units, return_sequences=i < num_layers - 1, name=f"{block.name}_rnn_{i}"
+        )
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"{block.name}_bi_{i}")
+        x = layer(x)
+    return x
+
+
+def check_rnn_type(rnn_type) -> None:
+    if rnn_type is not None and rnn_type not in ("lstm", "gru"):
+        raise ConfigurationError(
+            f'rnn_type must be "lstm", "gru" or None. Received: {rnn_type!r}.'
+        )
+
+
+@register
+class RNNBlock(Block):
+    """Stacked, optionally bidirectional, LSTM or GRU layers over a sequence.
+
+    Takes `(batch, steps, features)` and returns the last state.
+
+    Args:
+        rnn_type: "lstm" or "gru"; searched when None.
+        units: Units per direction; searched in {32, 64, 128} when None.
+        num_layers: Stacked recurrent layers; searched in {1, 2} when None.
+        bidirectional: Read the sequence both ways; searched when None.
+        dropout: Dropout after the last layer; searched when None.
+        name: The block's name.
+    """
+
+    def __init__(
+        self,
+        rnn_type: str | None = None,
+        units: int | None = None,
+        num_layers: int | None = None,
+        bidirectional: bool | None = None,
+        dropout: float | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(name)
+        check_rnn_type(rnn_type)
+        self.rnn_type = rnn_type
+        self.units = units
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        if len(x.shape) != 3:
+            raise ConfigurationError(
+                f"{self.name} needs sequences (batch, steps, features). Received "
+                f"shape {tuple(x.shape)}."
+            )
+        x = recurrent_layers(self, hp, x, bidirectional_default=False)
+        dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.0)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout")(x)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rnn_type": self.rnn_type,
+            "units": self.units,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+        }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from automl_keras.blocks.core import DenseBlock
+from automl_keras.blocks.core import DenseBlock, check_rnn_type, recurrent_layers
 from automl_keras.data.text import (
     DEFAULT_STANDARDIZE,
     STANDARDIZE,
@@ -140,6 +140,7 @@ class BagOfNgramsBlock(_TextBlock):
         x, _, _ = self._vectorize(
             hp, features, ngrams=ngrams if ngrams > 1 else None, output_mode=output_mode
         )
+        x = keras.ops.cast(x, "float32")  # counts and presence come as integers
         if normalize:
             x = keras.layers.UnitNormalization(name=f"{self.name}_l2")(x)
         return DenseBlock(name=f"{self.name}_mlp").build(hp, [x])
@@ -314,10 +315,7 @@ class TextRNNBlock(_SequenceBlock):
         super().__init__(
             embedding_dim, word_vectors, dropout, standardize, max_tokens, name
         )
-        if rnn_type is not None and rnn_type not in ("lstm", "gru"):
-            raise ConfigurationError(
-                f'rnn_type must be "lstm", "gru" or None. Received: {rnn_type!r}.'
-            )
+        check_rnn_type(rnn_type)
         self.rnn_type = rnn_type
         self.units = units
         self.num_layers = num_layers
@@ -325,18 +323,7 @@ class TextRNNBlock(_SequenceBlock):
 
     def build(self, hp, inputs):
         x, _, _ = self._embed(hp, inputs)
-        rnn_type = self.choice(hp, "rnn_type", ["lstm", "gru"], default="lstm")
-        units = self.choice(hp, "units", [32, 64, 128], default=64)
-        num_layers = self.choice(hp, "num_layers", [1, 2], default=1)
-        bidirectional = self.choice(hp, "bidirectional", [True, False], default=True)
-        cell = keras.layers.LSTM if rnn_type == "lstm" else keras.layers.GRU
-        for i in range(num_layers):
-            layer = cell(
-                units, return_sequences=i < num_layers - 1, name=f"{self.name}_rnn_{i}"
-            )
-            if bidirectional:
-                layer = keras.layers.Bidirectional(layer, name=f"{self.name}_bi_{i}")
-            x = layer(x)
+        x = recurrent_layers(self, hp, x, bidirectional_default=True)
         return self._dropout(hp, x)
 
     def get_config(self):

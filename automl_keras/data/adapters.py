@@ -132,9 +132,10 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
         path = os.fspath(x)
         if not os.path.exists(path):
             raise DataError(f"No such CSV file: {argument}={path!r}.")
-        frame = pd.read_csv(
-            path, sep="\t" if path.endswith(".tsv") else ",", skipinitialspace=True
-        )
+        if path.endswith(".tsv"):  # tab-separated files do not quote fields
+            frame = pd.read_csv(path, sep="\t", quoting=3)
+        else:
+            frame = pd.read_csv(path, skipinitialspace=True)
     elif isinstance(x, pd.DataFrame):
         frame = x
     elif isinstance(x, pd.Series):

@@ -8,6 +8,7 @@ from automl_keras.graph.node import (
     Node,
     StructuredDataInput,
     TextInput,
+    TimeSeriesInput,
 )
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "Node",
     "StructuredDataInput",
     "TextInput",
+    "TimeSeriesInput",
 ]

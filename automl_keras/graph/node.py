@@ -15,7 +15,8 @@ from automl_keras.data.text import (
     build_vocabulary,
     load_word_vectors,
 )
-from automl_keras.errors import ConfigurationError
+from automl_keras.data.timeseries import TimeSeriesProfile
+from automl_keras.errors import ConfigurationError, DataError
 from automl_keras.graph.registry import register
 
 
@@ -338,6 +339,75 @@ class TextInput(Input):
 
     def get_config(self) -> dict:
         return {"name": self.name, "column": self.column}
+
+
+@register
+class TimeSeriesInput(Input):
+    """Windows of a time series: arrays of shape `(n, lookback, columns)`.
+
+    Inside the model each column is standardised with its training mean and
+    variance and missing values (NaN) are imputed with the mean, so the
+    exported model takes raw windows. `TimeSeriesForecaster` cuts the
+    windows from a table itself; in an `AutoModel`, pass them as arrays.
+
+    Args:
+        name: The input's name.
+        columns: Column names, for messages and the exported model's docs.
+    """
+
+    default_name = "time_series"
+    profile_class = TimeSeriesProfile
+
+    def __init__(self, name: str | None = None, columns: list | None = None):
+        super().__init__(name)
+        self.columns = None if columns is None else list(columns)
+
+    def adapt(self, x, *, argument: str = "x"):
+        if adapters.is_tf_dataset(x):
+            x, _ = adapters.dataset_to_numpy(x)
+        array = np.asarray(x)
+        if array.ndim == 2:
+            array = array[..., np.newaxis]
+        if array.ndim != 3 or array.size == 0:
+            raise DataError(
+                "Time-series windows must have shape (n, lookback, columns) or (n, "
+                f"lookback). Received: {argument}={adapters.describe(array)}."
+            )
+        if not np.issubdtype(array.dtype, np.number):
+            raise DataError(
+                "Time-series windows must be numeric. Received: "
+                f"{argument}={adapters.describe(array)}."
+            )
+        return array.astype("float32", copy=False)
+
+    def analyse(self, data) -> None:
+        self.profile = TimeSeriesProfile.fit(data, self.columns)
+
+    def check(self, data, *, argument: str = "x") -> None:
+        self.profile.check(data, argument=argument)
+
+    def model_arrays(self, data) -> dict:
+        return {self.name: data}
+
+    def build(self, hp):
+        profile = self.profile
+        inputs = keras.Input(
+            shape=(profile.lookback, len(profile.columns)),
+            dtype="float32",
+            name=self.name,
+        )
+        x = keras.layers.Normalization(
+            axis=-1,
+            mean=profile.mean,
+            variance=profile.variance,
+            name=f"{self.name}_normalize",
+        )(inputs)
+        # Missing values sit at the training mean: 0 once standardised.
+        x = keras.ops.where(keras.ops.isnan(x), 0.0, x)
+        return {self.name: inputs}, x
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "columns": self.columns}
 
 
 def _safe(name: str) -> str:

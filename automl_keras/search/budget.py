@@ -64,3 +64,46 @@ class DeadlineCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check()
+
+
+class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):
+    """Early stopping whose patience shrinks when epochs are dear.
+
+    After the first epoch, the patience becomes the number of epochs that fit
+    in `share` of the time limit (between `min_patience` and the given
+    `patience`), so a trial of slow epochs does not spend a large part of the
+    budget confirming that it stopped improving.
+
+    Args:
+        time_limit: The whole fit's time limit in seconds, or None (the
+            patience is then left as given).
+        share: Fraction of the time limit that waiting may cost.
+        min_patience: The smallest patience.
+        **kwargs: Passed to `keras.callbacks.EarlyStopping`.
+    """
+
+    def __init__(
+        self,
+        *,
+        time_limit: float | None,
+        share: float = 0.05,
+        min_patience: int = 2,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.time_limit = time_limit
+        self.share = share
+        self.min_patience = min_patience
+        self._epoch_started = None
+        self._measured = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._measured and self.time_limit and self._epoch_started:
+            self._measured = True
+            seconds = max(time.monotonic() - self._epoch_started, 1e-6)
+            affordable = int(self.share * self.time_limit / seconds)
+            self.patience = max(self.min_patience, min(self.patience, affordable))
+        super().on_epoch_end(epoch, logs)

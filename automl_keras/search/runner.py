@@ -19,7 +19,11 @@ from keras_tuner.engine.trial import TrialStatus
 from automl_keras.errors import SearchError
 from automl_keras.reporting import last_line, peak_rss_mb
 from automl_keras.search import morph
-from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.budget import (
+    Budget,
+    BudgetedEarlyStopping,
+    DeadlineCallback,
+)
 from automl_keras.search.data import SearchData
 
 logger = logging.getLogger("automl_keras")
@@ -142,7 +146,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         fit_callbacks = [deadline, keras.callbacks.TerminateOnNaN()]
         if epochs is None and "tuner/epochs" not in hp.values:
             fit_callbacks.append(
-                keras.callbacks.EarlyStopping(
+                BudgetedEarlyStopping(
+                    time_limit=self.budget.time_limit,
                     monitor=self.oracle.objective.name,
                     mode=self.oracle.objective.direction,
                     patience=self.patience,

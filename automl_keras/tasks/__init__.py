@@ -7,6 +7,7 @@ from automl_keras.tasks.structured import (
     StructuredDataRegressor,
 )
 from automl_keras.tasks.text import TextClassifier, TextRegressor
+from automl_keras.tasks.timeseries import TimeSeriesForecaster
 
 __all__ = [
     "AutoModel",
@@ -16,4 +17,5 @@ __all__ = [
     "StructuredDataRegressor",
     "TextClassifier",
     "TextRegressor",
+    "TimeSeriesForecaster",
 ]

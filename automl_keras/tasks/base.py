@@ -533,8 +533,12 @@ class BaseAutoModel(BaseEstimator):
 
     def _raw_outputs(self, x, batch_size: int = 256):
         self._check_fitted()
+        data, _ = self._split_xy(self.graph_, x, None, None)
+        return self._outputs_of(data, batch_size)
+
+    def _outputs_of(self, data: list, batch_size: int = 256) -> list:
+        """The model's raw outputs (one array per head) for adapted input data."""
         graph = self.graph_
-        data, _ = self._split_xy(graph, x, None, None)
         for node, d in zip(graph.inputs, data):
             node.check(d)
         inputs = self._model_inputs(graph, data)

@@ -97,6 +97,16 @@ def test_blocks_take_raw_strings_and_name_their_hyperparameters(
     assert np.isfinite(keras.ops.convert_to_numpy(output)).all()
 
 
+@pytest.mark.parametrize("mode", ["tf_idf", "count", "multi_hot"])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_every_bag_output_mode(text_input, mode, normalize):
+    node, _ = text_input
+    block = ak.BagOfNgramsBlock(output_mode=mode, normalize=normalize, name="b")
+    model, _ = build(block, node)
+    output = keras.ops.convert_to_numpy(model(tf.constant(["good good film", ""])))
+    assert output.dtype == np.float32 and np.isfinite(output).all()
+
+
 def test_vocabulary_follows_the_analysis(text_input):
     node, _ = text_input
     words = node.profile.vocabulary_size

@@ -12,7 +12,11 @@ import pytest
 
 import automl_keras as ak
 from automl_keras.errors import SearchError
-from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.budget import (
+    Budget,
+    BudgetedEarlyStopping,
+    DeadlineCallback,
+)
 from automl_keras.search.data import SearchData, make_dataset
 from automl_keras.search.runner import INFO_FILE, WEIGHTS_FILE
 from tests.helpers import FAST_FIT, structured_frame, trial_dirs
@@ -171,3 +175,23 @@ class TestSearchData:
         rows = list(data.combined(batch_size=10).as_numpy_iterator())[0]
         assert sorted(rows[0]["a"].tolist()) == [0, 1, 2, 3, 4, 5]
         assert rows[2].shape == (6,)
+
+
+@pytest.mark.parametrize(
+    "time_limit, epoch_seconds, patience",
+    [(100.0, 3.0, 2), (100.0, 1.2, 4), (100.0, 0.01, 5), (None, 30.0, 5)],
+)
+def test_patience_shrinks_when_epochs_are_dear(time_limit, epoch_seconds, patience):
+    callback = BudgetedEarlyStopping(
+        time_limit=time_limit, share=0.05, patience=5, monitor="val_loss"
+    )
+    callback.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    callback._epoch_started -= epoch_seconds
+    callback.on_epoch_end(0, {"val_loss": 1.0})
+    assert callback.patience == patience
+    callback.on_epoch_begin(1)
+    callback._epoch_started -= 100 * epoch_seconds  # measured once only
+    callback.on_epoch_end(1, {"val_loss": 0.5})
+    assert callback.patience == patience

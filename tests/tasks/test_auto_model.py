@@ -1,12 +1,24 @@
 """AutoModel: user-wired graphs with several inputs and heads."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
 
 import automl_keras as ak
 from automl_keras.errors import ConfigurationError, DataError
-from tests.helpers import FAST_FIT, fit_fails_early, image_data, structured_frame
+from tests.helpers import (
+    FAST_FIT,
+    fit_fails_early,
+    image_data,
+    rng,
+    structured_frame,
+    text_data,
+)
 
 
 def two_by_two(**kwargs):
@@ -120,7 +132,7 @@ def test_target_needs_a_single_structured_input(tmp_path):
     fit_fails_early(
         two_by_two(max_trials=1, directory=tmp_path),
         ConfigurationError,
-        "needs a single structured input",
+        "needs a single structured or text input",
         [images, frame],
         target="label",
     )
@@ -135,3 +147,91 @@ def test_inputs_with_different_lengths(tmp_path):
         [images, frame.iloc[:15]],
         {"label": labels, "score": scores},
     )
+
+
+def test_every_kind_of_input_with_two_heads(tmp_path):
+    """Image, text, table and time-series windows into one model, two outputs."""
+    n = 60
+    images, _ = image_data(n, size=8)
+    texts, labels = text_data(n)
+    frame = structured_frame(n).drop(columns="label")
+    windows = rng(1).normal(size=(n, 6, 2)).astype("float32")
+    score = windows[:, -1, 0] * 2.0 + 1.0
+
+    image, text = ak.ImageInput(), ak.TextInput()
+    table, series = ak.StructuredDataInput(), ak.TimeSeriesInput()
+    merged = ak.Merge()(
+        [
+            ak.ImageBlock(block_type="vanilla")(image),
+            ak.TextBlock(block_type="ngram")(text),
+            ak.DenseBlock()(ak.StructuredDataBlock()(table)),
+            ak.TimeSeriesBlock(block_type="linear")(series),
+        ]
+    )
+    model = ak.AutoModel(
+        inputs=[image, text, table, series],
+        outputs=[
+            ak.ClassificationHead(name="sentiment")(merged),
+            ak.RegressionHead(name="score", loss_weight=0.5)(merged),
+        ],
+        max_trials=1,
+        directory=tmp_path,
+    )
+    x = {
+        "image": images,
+        "text": texts,
+        "structured_data": frame,
+        "time_series": windows,
+    }
+    model.fit(x, {"sentiment": labels, "score": score}, **FAST_FIT)
+    predicted_labels, predicted_scores = model.predict(x)
+    assert predicted_labels.shape == (n,) and set(predicted_labels) <= {"pos", "neg"}
+    assert predicted_scores.shape == (n,)
+    exported = model.export_model()
+    assert len(exported.outputs) == 2
+
+    exported.save(tmp_path / "multi.keras")
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "windows.npy", windows)
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    (tmp_path / "texts.txt").write_text("\n".join(texts), encoding="utf-8")
+    script = textwrap.dedent(
+        """
+        import sys
+        import keras
+        import numpy as np
+        import pandas as pd
+        import tensorflow as tf
+
+        folder = sys.argv[1]
+        model = keras.models.load_model(folder + "/multi.keras")
+        frame = pd.read_csv(folder + "/table.csv")
+        texts = open(folder + "/texts.txt", encoding="utf-8").read().split("\\n")
+        inputs = {
+            "image": tf.constant(np.load(folder + "/images.npy"), "float32"),
+            "text": tf.constant(texts),
+            "time_series": tf.constant(np.load(folder + "/windows.npy")),
+        }
+        for name in ("age", "income"):
+            inputs[name] = tf.constant(frame[name].to_numpy("float32"))
+        for name in ("city", "colour"):
+            inputs[name] = tf.constant(frame[name].fillna("").astype(str).to_numpy())
+        out = model(inputs)
+        np.save(folder + "/sentiment.npy", keras.ops.convert_to_numpy(out["sentiment"]))
+        np.save(folder + "/score.npy", keras.ops.convert_to_numpy(out["score"]))
+        assert "automl_keras" not in sys.modules
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    proba, scores = model._raw_outputs(x)
+    assert np.abs(np.load(tmp_path / "sentiment.npy") - proba).max() <= 1e-5
+    assert np.abs(np.load(tmp_path / "score.npy") - scores.reshape(-1, 1)).max() <= 1e-4
+    with pytest.raises(DataError, match="lack the model's input columns"):
+        ak.model_inputs(exported, frame)

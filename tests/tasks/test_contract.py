@@ -30,7 +30,11 @@ def auto_model(**kwargs):
     )
 
 
-@pytest.fixture(params=TASKS + [auto_model], ids=lambda f: f.__name__)
+def forecaster(**kwargs):
+    return ak.TimeSeriesForecaster(lookback=5, target="y", **kwargs)
+
+
+@pytest.fixture(params=TASKS + [auto_model, forecaster], ids=lambda f: f.__name__)
 def estimator(request):
     """A fresh, unfitted estimator of each task class."""
     return request.param()
@@ -88,7 +92,7 @@ def test_classifiers(cls):
 
 
 @pytest.mark.parametrize(
-    "cls", [ak.ImageRegressor, ak.StructuredDataRegressor, ak.TextRegressor]
+    "cls", [ak.ImageRegressor, ak.StructuredDataRegressor, ak.TextRegressor, forecaster]
 )
 def test_regressors(cls):
     assert is_regressor(cls()) and not is_classifier(cls())

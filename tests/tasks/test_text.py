@@ -181,3 +181,15 @@ def test_tf_dataset_of_strings(tmp_path):
     clf = ak.TextClassifier(block_type="ngram", max_trials=1, directory=tmp_path)
     clf.fit(dataset, **FAST_FIT)
     assert clf.predict(dataset).shape == (60,)
+
+
+def test_model_inputs_for_exported_text_models(classifier):
+    clf, _, _ = classifier
+    model = clf.export_model()
+    inputs = ak.model_inputs(model, pd.Series(NEW_TEXTS + [None]))
+    assert inputs.dtype == tf.string and inputs.shape == (5,)
+    np.testing.assert_allclose(
+        model.predict(inputs, verbose=0),
+        clf.predict_proba(NEW_TEXTS + [None]),
+        atol=1e-5,
+    )
