@@ -75,7 +75,22 @@ def _read_table(path: str):
         raise FileNotFoundError(f"No such file: {path!r}.")
     if path.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
+    if path.endswith(".tsv"):
+        return pd.read_csv(path, sep="\t", quoting=3)
     return pd.read_csv(path, skipinitialspace=True)
+
+
+def _is_text(column) -> bool:
+    """Whether a column holds free text (several words per entry) rather than labels."""
+    import pandas as pd
+
+    values = column.dropna()
+    if len(values) == 0 or pd.api.types.is_numeric_dtype(values):
+        return False
+    strings = values.astype(str)
+    return strings.str.split().str.len().mean() >= 4 and strings.nunique() > 0.5 * len(
+        strings
+    )
 
 
 def _fit(args) -> int:
@@ -92,37 +107,72 @@ def _fit(args) -> int:
         )
         return EXIT_DATA
     task = args.task
-    if task == "auto":
-        values = frame[args.target].dropna()
-        numeric = values.dtype.kind in "fc" or (
-            values.dtype.kind in "iu" and values.nunique() > 20
+    common = {
+        "time_limit": args.time_limit,
+        "max_trials": args.max_trials,
+        "seed": args.seed,
+        "directory": args.directory,
+    }
+    if task == "timeseries" or args.lookback is not None:
+        if args.lookback is None:
+            print("error: --task timeseries needs --lookback N.", file=sys.stderr)
+            return EXIT_USAGE
+        estimator = ak.TimeSeriesForecaster(
+            lookback=args.lookback,
+            horizon=args.horizon,
+            target=args.target,
+            date_column=args.date_column,
+            **common,
         )
-        task = "regression" if numeric else "classification"
-    cls = (
-        ak.StructuredDataRegressor
-        if task == "regression"
-        else ak.StructuredDataClassifier
+        estimator.fit(frame, epochs=args.epochs, verbose=args.verbose)
+        return _finish_fit(estimator, args)
+    values = frame[args.target].dropna()
+    numeric = values.dtype.kind in "fc" or (
+        values.dtype.kind in "iu" and values.nunique() > 20
     )
-    estimator = cls(
-        time_limit=args.time_limit,
-        max_trials=args.max_trials,
-        seed=args.seed,
-        directory=args.directory,
-    )
-    estimator.fit(frame, target=args.target, verbose=args.verbose)
+    features = frame.drop(columns=[args.target])
+    if task == "auto":
+        text = features.shape[1] == 1 and _is_text(features.iloc[:, 0])
+        task = "text" if text else "table"
+    if task in ("text", "table"):
+        task = f"{task}-{'regression' if numeric else 'classification'}"
+    cls = {
+        "classification": ak.StructuredDataClassifier,
+        "regression": ak.StructuredDataRegressor,
+        "table-classification": ak.StructuredDataClassifier,
+        "table-regression": ak.StructuredDataRegressor,
+        "text-classification": ak.TextClassifier,
+        "text-regression": ak.TextRegressor,
+    }[task]
+    if task.startswith("text"):
+        common["text_column"] = features.columns[0]
+    estimator = cls(**common)
+    estimator.fit(frame, target=args.target, epochs=args.epochs, verbose=args.verbose)
+    return _finish_fit(estimator, args)
+
+
+def _finish_fit(estimator, args) -> int:
     print(estimator.leaderboard().head(10).to_string(index=False))
     estimator.save(args.output)
-    print(f"Saved the fitted {cls.__name__} to {args.output}")
+    print(f"Saved the fitted {type(estimator).__name__} to {args.output}")
     return EXIT_OK
 
 
 def _predict(args) -> int:
+    import numpy as np
     import pandas as pd
 
     import automl_keras as ak
 
     estimator = ak.load(args.model)
     frame = _read_table(args.data)
+    if isinstance(estimator, ak.TimeSeriesForecaster):
+        forecast = np.asarray(estimator.predict(frame)).reshape(estimator.horizon, -1)
+        out = pd.DataFrame(forecast, columns=estimator._targets)
+        out.insert(0, "step", np.arange(1, estimator.horizon + 1))
+        out.to_csv(args.output, index=False)
+        print(f"Wrote the forecast of {estimator.horizon} steps to {args.output}")
+        return EXIT_OK
     predictions = estimator.predict(frame)
     ids = (
         frame[args.id_column] if args.id_column in frame.columns else range(len(frame))
@@ -170,14 +220,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, default=0)
     demo.set_defaults(run=_demo)
 
-    fit = commands.add_parser("fit", help="search a model for a CSV or Parquet table")
-    fit.add_argument("data", help="CSV or Parquet file")
+    fit = commands.add_parser(
+        "fit", help="search a model for a table, a text column or a time series"
+    )
+    fit.add_argument("data", help="CSV, TSV or Parquet file")
     fit.add_argument("--target", required=True, help="name of the target column")
     fit.add_argument(
-        "--task", choices=["auto", "classification", "regression"], default="auto"
+        "--task",
+        choices=["auto", "classification", "regression", "text", "timeseries"],
+        default="auto",
+        help="auto: text when the only other column holds sentences, else a table; "
+        "classification or regression from the target (numbers with more than 20 "
+        "values are regression)",
     )
+    fit.add_argument("--lookback", type=int, default=None, help="timeseries: window")
+    fit.add_argument("--horizon", type=int, default=1, help="timeseries: steps ahead")
+    fit.add_argument("--date-column", default=None, help="timeseries: date column")
     fit.add_argument("--time-limit", type=float, default=None, help="seconds")
     fit.add_argument("--max-trials", type=int, default=None)
+    fit.add_argument(
+        "--epochs", type=int, default=None, help="per trial (default: early stopping)"
+    )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--directory", default=None, help="search project folder")
     fit.add_argument("--output", default="automl_keras_model", help="estimator folder")

@@ -215,9 +215,10 @@ def run_automl(row: str, time_limit: float, tuner: str, seed: int) -> dict:
     fit_seconds = time.monotonic() - started
     started = time.monotonic()
     if row == "temperatures":
-        # One step ahead from the true history: the forecast made at each row.
+        # One step ahead from the true history: the forecast made at each row
+        # (rows: forecast origins, columns: steps ahead).
         history = pd.concat([x_train.iloc[-LOOKBACK:], x_test])
-        predictions = estimator.predict(history, rolling=True)[: len(x_test)]
+        predictions = estimator.predict(history, rolling=True)[: len(x_test), 0]
     else:
         predictions = estimator.predict(x_test)
     predict_seconds = time.monotonic() - started

@@ -134,3 +134,24 @@ def series_frame(n: int = 120, *, seed: int = 0) -> pd.DataFrame:
             "wind": covariate,
         }
     )
+
+
+def run_fresh(script: str, folder) -> None:
+    """Runs `script` (with `sys.argv[1] = folder`) in a fresh Python process.
+
+    The script must not need automl_keras; it asserts so itself when it ends
+    with `assert "automl_keras" not in sys.modules`.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script), os.fspath(folder)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result

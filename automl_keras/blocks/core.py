@@ -5,7 +5,12 @@ from __future__ import annotations
 import keras
 
 from automl_keras.errors import ConfigurationError
-from automl_keras.graph.block import Block, flatten_features, single_input
+from automl_keras.graph.block import (
+    Block,
+    check_option,
+    flatten_features,
+    single_input,
+)
 from automl_keras.graph.registry import register
 
 
@@ -249,13 +254,6 @@ def recurrent_layers(block: Block, hp, x, *, bidirectional_default: bool):
     return x
 
 
-def check_rnn_type(rnn_type) -> None:
-    if rnn_type is not None and rnn_type not in ("lstm", "gru"):
-        raise ConfigurationError(
-            f'rnn_type must be "lstm", "gru" or None. Received: {rnn_type!r}.'
-        )
-
-
 @register
 class RNNBlock(Block):
     """Stacked, optionally bidirectional, LSTM or GRU layers over a sequence.
@@ -281,7 +279,7 @@ class RNNBlock(Block):
         name: str | None = None,
     ):
         super().__init__(name)
-        check_rnn_type(rnn_type)
+        check_option("rnn_type", rnn_type, ("lstm", "gru"))
         self.rnn_type = rnn_type
         self.units = units
         self.num_layers = num_layers

@@ -13,7 +13,7 @@ import keras
 
 from automl_keras.blocks.core import ConvBlock
 from automl_keras.errors import ConfigurationError
-from automl_keras.graph.block import Block, single_input
+from automl_keras.graph.block import Block, check_option, single_input
 from automl_keras.graph.registry import register
 
 
@@ -205,11 +205,7 @@ class ImageBlock(Block):
         name: str | None = None,
     ):
         super().__init__(name)
-        if block_type is not None and block_type not in self.block_types:
-            raise ConfigurationError(
-                f"block_type must be one of {list(self.block_types)}. Received: "
-                f"block_type={block_type!r}."
-            )
+        check_option("block_type", block_type, self.block_types)
         self.block_type = block_type
         self.augment = augment
         self.weights = weights

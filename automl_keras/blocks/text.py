@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import keras
 
-from automl_keras.blocks.core import DenseBlock, check_rnn_type, recurrent_layers
+from automl_keras.blocks.core import DenseBlock, recurrent_layers
 from automl_keras.data.text import (
     DEFAULT_STANDARDIZE,
     STANDARDIZE,
@@ -20,7 +20,7 @@ from automl_keras.data.text import (
     embedding_matrix,
 )
 from automl_keras.errors import ConfigurationError
-from automl_keras.graph.block import Block
+from automl_keras.graph.block import Block, check_option
 from automl_keras.graph.node import TextFeatures
 from automl_keras.graph.registry import register
 
@@ -53,11 +53,7 @@ class _TextBlock(Block):
         name: str | None = None,
     ):
         super().__init__(name)
-        if standardize is not None and standardize not in STANDARDIZE:
-            raise ConfigurationError(
-                f"standardize must be one of {list(STANDARDIZE)} or None (searched). "
-                f"Received: standardize={standardize!r}."
-            )
+        check_option("standardize", standardize, STANDARDIZE)
         if max_tokens is not None and (
             not isinstance(max_tokens, int) or max_tokens < 1
         ):
@@ -121,11 +117,8 @@ class BagOfNgramsBlock(_TextBlock):
         name: str | None = None,
     ):
         super().__init__(standardize, max_tokens, name)
-        if ngrams is not None and ngrams not in (1, 2, 3):
-            raise ConfigurationError(
-                "ngrams must be 1, 2, 3 or None (searched). Received: "
-                f"ngrams={ngrams!r}."
-            )
+        check_option("ngrams", ngrams, (1, 2, 3))
+        check_option("output_mode", output_mode, ("tf_idf", "count", "multi_hot"))
         self.ngrams = ngrams
         self.output_mode = output_mode
         self.normalize = normalize
@@ -315,7 +308,7 @@ class TextRNNBlock(_SequenceBlock):
         super().__init__(
             embedding_dim, word_vectors, dropout, standardize, max_tokens, name
         )
-        check_rnn_type(rnn_type)
+        check_option("rnn_type", rnn_type, ("lstm", "gru"))
         self.rnn_type = rnn_type
         self.units = units
         self.num_layers = num_layers
@@ -444,11 +437,7 @@ class TextBlock(Block):
         name: str | None = None,
     ):
         super().__init__(name)
-        if block_type is not None and block_type not in self.block_types:
-            raise ConfigurationError(
-                f"block_type must be one of {list(self.block_types)} or None "
-                f"(searched). Received: block_type={block_type!r}."
-            )
+        check_option("block_type", block_type, self.block_types)
         check_word_vectors(word_vectors)
         self.block_type = block_type
         self.word_vectors = word_vectors

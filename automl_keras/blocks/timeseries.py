@@ -6,7 +6,7 @@ import keras
 
 from automl_keras.blocks.core import ConvBlock, DenseBlock, RNNBlock
 from automl_keras.errors import ConfigurationError
-from automl_keras.graph.block import Block, single_input
+from automl_keras.graph.block import Block, check_option, single_input
 from automl_keras.graph.registry import register
 
 
@@ -31,11 +31,7 @@ class TimeSeriesBlock(Block):
 
     def __init__(self, block_type: str | None = None, name: str | None = None):
         super().__init__(name)
-        if block_type is not None and block_type not in self.block_types:
-            raise ConfigurationError(
-                f"block_type must be one of {list(self.block_types)} or None "
-                f"(searched). Received: block_type={block_type!r}."
-            )
+        check_option("block_type", block_type, self.block_types)
         self.block_type = block_type
 
     def build(self, hp, inputs):

@@ -86,6 +86,15 @@ class Block:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def check_option(name: str, value, allowed) -> None:
+    """Raises ConfigurationError unless `value` is None (searched) or in `allowed`."""
+    if value is not None and value not in allowed:
+        raise ConfigurationError(
+            f"{name} must be one of {list(allowed)} or None (searched). Received: "
+            f"{name}={value!r}."
+        )
+
+
 def single_input(block: Block, inputs: list):
     """The one input of a block that takes one (concatenating several)."""
     if len(inputs) == 1:

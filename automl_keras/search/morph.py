@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import random
 
+import keras
+
 from automl_keras import morphism
 from automl_keras.morphism import Architecture, LayerSpec, SkipSpec
 
@@ -69,10 +71,16 @@ def describe(model, block_names: tuple, max_new_width: int = 1024) -> dict:
     candidates = morphism.morphable_layers(model, names)
     # Deepening after, or a skip from, a very wide output (a bag-of-words
     # vector, a flattened feature map) would add a layer of width x width.
+    # Token embeddings (masked, per position) are not a place to start a
+    # skip connection or to insert a layer either.
     narrow = {
         layer.name
         for layer in model.layers
-        if layer.name in names and 0 < _output_width(layer) <= max_new_width
+        if layer.name in names
+        and 0 < _output_width(layer) <= max_new_width
+        and not isinstance(
+            layer, keras.layers.Embedding | keras.layers.TextVectorization
+        )
     }
     source_kinds = ("deepen", "deepen_relu", "skip_add", "skip_concat")
 

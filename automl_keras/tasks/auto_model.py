@@ -67,22 +67,7 @@ class AutoModel(BaseAutoModel):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
     ):
-        self.inputs = inputs
-        self.outputs = outputs
-        self.max_trials = max_trials
-        self.time_limit = time_limit
-        self.tuner = tuner
-        self.objective = objective
-        self.seed = seed
-        self.directory = directory
-        self.project_name = project_name
-        self.overwrite = overwrite
-        self.refit = refit
-        self.max_epochs = max_epochs
-        self.max_checkpoints = max_checkpoints
-        self.max_consecutive_failures = max_consecutive_failures
-        self.ensemble_size = ensemble_size
-        self.tensorboard_dir = tensorboard_dir
+        self._store_params(locals())
 
     def _make_graph(self) -> Graph:
         inputs, outputs = copy.deepcopy((self.inputs, self.outputs))

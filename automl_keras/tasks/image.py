@@ -25,45 +25,6 @@ _IMAGE_FIRST_TRIALS = [
 
 
 class _ImageTask(BaseAutoModel):
-    def __init__(
-        self,
-        *,
-        block_type: str | None = None,
-        augment: bool | None = None,
-        weights: str | None = None,
-        max_trials: int | None = None,
-        time_limit: float | None = None,
-        tuner="morphism",
-        objective: str = "val_loss",
-        seed: int | None = None,
-        directory: str | None = None,
-        project_name: str = "image",
-        overwrite: bool = True,
-        refit: bool = True,
-        max_epochs: int = 100,
-        max_checkpoints: int = 3,
-        max_consecutive_failures: int = 3,
-        ensemble_size: int = 1,
-        tensorboard_dir: str | None = None,
-    ):
-        self.block_type = block_type
-        self.augment = augment
-        self.weights = weights
-        self.max_trials = max_trials
-        self.time_limit = time_limit
-        self.tuner = tuner
-        self.objective = objective
-        self.seed = seed
-        self.directory = directory
-        self.project_name = project_name
-        self.overwrite = overwrite
-        self.refit = refit
-        self.max_epochs = max_epochs
-        self.max_checkpoints = max_checkpoints
-        self.max_consecutive_failures = max_consecutive_failures
-        self.ensemble_size = ensemble_size
-        self.tensorboard_dir = tensorboard_dir
-
     def _head(self):
         raise NotImplementedError
 
@@ -124,27 +85,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
     ):
-        self.num_classes = num_classes
-        self.multi_label = multi_label
-        super().__init__(
-            block_type=block_type,
-            augment=augment,
-            weights=weights,
-            max_trials=max_trials,
-            time_limit=time_limit,
-            tuner=tuner,
-            objective=objective,
-            seed=seed,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite,
-            refit=refit,
-            max_epochs=max_epochs,
-            max_checkpoints=max_checkpoints,
-            max_consecutive_failures=max_consecutive_failures,
-            ensemble_size=ensemble_size,
-            tensorboard_dir=tensorboard_dir,
-        )
+        self._store_params(locals())
 
     def _head(self):
         return ClassificationHead(
@@ -186,26 +127,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
     ):
-        self.output_dim = output_dim
-        super().__init__(
-            block_type=block_type,
-            augment=augment,
-            weights=weights,
-            max_trials=max_trials,
-            time_limit=time_limit,
-            tuner=tuner,
-            objective=objective,
-            seed=seed,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite,
-            refit=refit,
-            max_epochs=max_epochs,
-            max_checkpoints=max_checkpoints,
-            max_consecutive_failures=max_consecutive_failures,
-            ensemble_size=ensemble_size,
-            tensorboard_dir=tensorboard_dir,
-        )
+        self._store_params(locals())
 
     def _head(self):
         return RegressionHead(output_dim=self.output_dim)

@@ -37,41 +37,6 @@ _STRUCTURED_FIRST_TRIALS = [
 
 
 class _StructuredTask(BaseAutoModel):
-    def __init__(
-        self,
-        *,
-        column_types: dict | None = None,
-        max_trials: int | None = None,
-        time_limit: float | None = None,
-        tuner="morphism",
-        objective: str = "val_loss",
-        seed: int | None = None,
-        directory: str | None = None,
-        project_name: str = "structured_data",
-        overwrite: bool = True,
-        refit: bool = True,
-        max_epochs: int = 100,
-        max_checkpoints: int = 3,
-        max_consecutive_failures: int = 3,
-        ensemble_size: int = 1,
-        tensorboard_dir: str | None = None,
-    ):
-        self.column_types = column_types
-        self.max_trials = max_trials
-        self.time_limit = time_limit
-        self.tuner = tuner
-        self.objective = objective
-        self.seed = seed
-        self.directory = directory
-        self.project_name = project_name
-        self.overwrite = overwrite
-        self.refit = refit
-        self.max_epochs = max_epochs
-        self.max_checkpoints = max_checkpoints
-        self.max_consecutive_failures = max_consecutive_failures
-        self.ensemble_size = ensemble_size
-        self.tensorboard_dir = tensorboard_dir
-
     def _head(self):
         raise NotImplementedError
 
@@ -119,25 +84,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
     ):
-        self.num_classes = num_classes
-        self.multi_label = multi_label
-        super().__init__(
-            column_types=column_types,
-            max_trials=max_trials,
-            time_limit=time_limit,
-            tuner=tuner,
-            objective=objective,
-            seed=seed,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite,
-            refit=refit,
-            max_epochs=max_epochs,
-            max_checkpoints=max_checkpoints,
-            max_consecutive_failures=max_consecutive_failures,
-            ensemble_size=ensemble_size,
-            tensorboard_dir=tensorboard_dir,
-        )
+        self._store_params(locals())
 
     def _head(self):
         return ClassificationHead(
@@ -173,24 +120,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
     ):
-        self.output_dim = output_dim
-        super().__init__(
-            column_types=column_types,
-            max_trials=max_trials,
-            time_limit=time_limit,
-            tuner=tuner,
-            objective=objective,
-            seed=seed,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite,
-            refit=refit,
-            max_epochs=max_epochs,
-            max_checkpoints=max_checkpoints,
-            max_consecutive_failures=max_consecutive_failures,
-            ensemble_size=ensemble_size,
-            tensorboard_dir=tensorboard_dir,
-        )
+        self._store_params(locals())
 
     def _head(self):
         return RegressionHead(output_dim=self.output_dim)

@@ -167,10 +167,13 @@ def test_word_vectors_initialise_the_embedding(tmp_path, text_input):
     [
         (lambda: ak.TextBlock(block_type="lstm"), "block_type must be one of"),
         (lambda: ak.TextBlock(word_vectors="/no/such/glove.txt"), "nothing is down"),
-        (lambda: ak.BagOfNgramsBlock(ngrams=5), "ngrams must be 1, 2, 3"),
+        (lambda: ak.BagOfNgramsBlock(ngrams=5), "ngrams must be one of"),
         (lambda: ak.TextCNNBlock(standardize="upper"), "standardize must be one"),
         (lambda: ak.TextRNNBlock(max_tokens=0), "max_tokens must be a positive"),
         (lambda: ak.TextRNNBlock(rnn_type="rnn"), "rnn_type must be"),
+        (lambda: ak.BagOfNgramsBlock(output_mode="tfidf"), "output_mode must be one"),
+        (lambda: ak.RNNBlock(rnn_type="lstn"), "rnn_type must be one of"),
+        (lambda: ak.TimeSeriesBlock(block_type="arima"), "block_type must be one of"),
         (lambda: ak.TextInput(column=3), "column must be a column name"),
     ],
 )
@@ -183,3 +186,31 @@ def test_text_blocks_need_a_text_input():
     hp = keras_tuner.HyperParameters()
     with pytest.raises(ConfigurationError, match="connect it to exactly one TextInput"):
         ak.TextCNNBlock(name="c").build(hp, [keras.Input((4,))])
+
+
+def test_morphism_leaves_wide_and_token_outputs_alone(text_input):
+    from automl_keras.search import morph
+
+    node, _ = text_input
+    for block in (
+        ak.TextRNNBlock(name="r"),
+        ak.BagOfNgramsBlock(normalize=False, ngrams=2, name="b"),
+        ak.TextCNNBlock(name="c"),
+    ):
+        hp = keras_tuner.HyperParameters()
+        inputs, features = node.build(hp)
+        output = keras.layers.Dense(2, name="head")(block.build(hp, [features]))
+        model = keras.Model(inputs[node.name], output)
+        candidates = morph.describe(model, (block.name,), max_new_width=64)[
+            "candidates"
+        ]
+        sources = set(candidates["deepen"]) | {
+            pair[0] for pair in candidates["skip_add"] + candidates["skip_concat"]
+        }
+        for name in sources:
+            layer = model.get_layer(name)
+            assert not isinstance(
+                layer, keras.layers.Embedding | keras.layers.TextVectorization
+            )
+            assert layer.output.shape[-1] <= 64
+    assert "c_conv_0" in candidates["widen"]

@@ -1,10 +1,5 @@
 """AutoModel: user-wired graphs with several inputs and heads."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -16,6 +11,7 @@ from tests.helpers import (
     fit_fails_early,
     image_data,
     rng,
+    run_fresh,
     structured_frame,
     text_data,
 )
@@ -195,8 +191,7 @@ def test_every_kind_of_input_with_two_heads(tmp_path):
     np.save(tmp_path / "windows.npy", windows)
     frame.to_csv(tmp_path / "table.csv", index=False)
     (tmp_path / "texts.txt").write_text("\n".join(texts), encoding="utf-8")
-    script = textwrap.dedent(
-        """
+    script = """
         import sys
         import keras
         import numpy as np
@@ -221,15 +216,7 @@ def test_every_kind_of_input_with_two_heads(tmp_path):
         np.save(folder + "/score.npy", keras.ops.convert_to_numpy(out["score"]))
         assert "automl_keras" not in sys.modules
         """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_fresh(script, tmp_path)
     proba, scores = model._raw_outputs(x)
     assert np.abs(np.load(tmp_path / "sentiment.npy") - proba).max() <= 1e-5
     assert np.abs(np.load(tmp_path / "score.npy") - scores.reshape(-1, 1)).max() <= 1e-4

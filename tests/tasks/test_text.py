@@ -1,10 +1,5 @@
 """Text tasks end to end on short synthetic sentences."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pandas as pd
@@ -13,7 +8,7 @@ import tensorflow as tf
 
 import automl_keras as ak
 from automl_keras.errors import ConfigurationError, DataError
-from tests.helpers import FAST_FIT, fit_fails_early, text_data
+from tests.helpers import FAST_FIT, fit_fails_early, run_fresh, text_data
 
 NEW_TEXTS = ["Great fun !", "", "dull and tedious", "Ünïcödé 日本語 😀 good"]
 
@@ -61,8 +56,7 @@ class TestTextClassifier:
     def test_exported_model_reloads_in_a_fresh_process(self, tmp_path, classifier):
         clf, _, _ = classifier
         clf.export_model().save(tmp_path / "text.keras")
-        script = textwrap.dedent(
-            """
+        script = """
             import sys
             import json
             import keras
@@ -75,18 +69,10 @@ class TestTextClassifier:
             np.save(sys.argv[1] + "/out.npy", out)
             assert "automl_keras" not in sys.modules
             """
-        )
         import json
 
         (tmp_path / "texts.json").write_text(json.dumps(NEW_TEXTS), encoding="utf-8")
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-            timeout=240,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        run_fresh(script, tmp_path)
         out = np.load(tmp_path / "out.npy")
         assert np.max(np.abs(out - clf.predict_proba(NEW_TEXTS))) <= 1e-5
 

@@ -1,17 +1,12 @@
 """TimeSeriesForecaster end to end on a small seasonal series."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 
 import automl_keras as ak
 from automl_keras.errors import ConfigurationError, DataError
-from tests.helpers import FAST_FIT, fit_fails_early, series_frame
+from tests.helpers import FAST_FIT, fit_fails_early, run_fresh, series_frame
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +64,7 @@ class TestForecaster:
         model.export_model().save(tmp_path / "series.keras")
         window = frame[model.feature_columns_].to_numpy("float32")[-12:][None]
         np.save(tmp_path / "window.npy", window)
-        script = textwrap.dedent(
-            """
+        script = """
             import sys
             import keras
             import numpy as np
@@ -80,15 +74,7 @@ class TestForecaster:
             np.save(sys.argv[1] + "/out.npy", model.predict(window, verbose=0))
             assert "automl_keras" not in sys.modules
             """
-        )
-        result = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-            timeout=240,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
+        run_fresh(script, tmp_path)
         out = np.load(tmp_path / "out.npy")
         assert np.abs(out[0] - model.predict(frame)).max() <= 1e-5
 
