@@ -192,13 +192,17 @@ def _leaderboard(args) -> int:
 
 def _export(args) -> int:
     import automl_keras as ak
+    from automl_keras.export import export_to
 
-    model = ak.load(args.model).export_model()
-    if args.format == "keras":
-        model.save(args.output)
-    else:
-        model.export(args.output, format="tf_saved_model")
-    print(f"Exported the model to {args.output}")
+    output = args.output
+    if output is None:
+        output = {
+            "keras": "model.keras",
+            "savedmodel": "model",
+            "tflite": "model.tflite",
+        }[args.format]
+    export_to(ak.load(args.model).export_model(), output, args.format)
+    print(f"Exported the model ({args.format}) to {output}")
     return EXIT_OK
 
 
@@ -260,8 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="export a saved estimator's model")
     export.add_argument("model", help="folder written by `fit`")
-    export.add_argument("--format", choices=["keras", "savedmodel"], default="keras")
-    export.add_argument("--output", default="model.keras")
+    export.add_argument(
+        "--format",
+        choices=["keras", "savedmodel", "tflite"],
+        default="keras",
+        help="keras: a .keras file; savedmodel: a TensorFlow SavedModel folder for "
+        "serving; tflite: a TensorFlow Lite file",
+    )
+    export.add_argument(
+        "--output",
+        default=None,
+        help="default: model.keras, model/ or model.tflite by format",
+    )
     export.set_defaults(run=_export)
     return parser
 

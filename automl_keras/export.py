@@ -143,3 +143,58 @@ def model_inputs(model: keras.Model, frame):
         else:
             arrays[name] = tf.constant(numeric_values(frame[name]))
     return arrays
+
+
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
+
+
+def export_to(model: keras.Model, path: str, format: str = "keras") -> str:
+    """Writes an exported model in a format for serving.
+
+    Args:
+        model: The model (an estimator's `export_model()`).
+        path: A `.keras` file ("keras"), a folder ("savedmodel"), or a
+            `.tflite` file ("tflite").
+        format: "keras" (load with `keras.models.load_model`), "savedmodel"
+            (a TensorFlow SavedModel with a `serve` endpoint, via
+            `model.export`, for TensorFlow Serving) or "tflite" (TensorFlow
+            Lite; string inputs need TensorFlow ops, enabled here).
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigurationError: For an unknown format or a path that does not
+            suit it.
+    """
+    import tempfile
+
+    from automl_keras.errors import ConfigurationError
+
+    if format not in EXPORT_FORMATS:
+        raise ConfigurationError(
+            f"format must be one of {list(EXPORT_FORMATS)}. Received: {format!r}."
+        )
+    path = os.fspath(path)
+    if format == "keras":
+        if not path.endswith(".keras"):
+            raise ConfigurationError(
+                f"A Keras model file must end in .keras. Received: {path!r}."
+            )
+        model.save(path)
+    elif format == "savedmodel":
+        model.export(path, format="tf_saved_model", verbose=False)
+    else:
+        import tensorflow as tf
+
+        with tempfile.TemporaryDirectory() as folder:
+            model.export(folder, format="tf_saved_model", verbose=False)
+            converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+                tf.lite.OpsSet.SELECT_TF_OPS,
+            ]
+            content = converter.convert()
+        with open(path, "wb") as file:
+            file.write(content)
+    return path

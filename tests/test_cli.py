@@ -30,6 +30,25 @@ def test_fit_predict_leaderboard_export_on_a_table(tmp_path, capsys):
     assert "trial_id" in capsys.readouterr().out
     exported = str(tmp_path / "m.keras")
     assert cli.main(["export", model, "--output", exported]) == 0
+    serving = str(tmp_path / "serving")
+    assert (
+        cli.main(["export", model, "--format", "savedmodel", "--output", serving]) == 0
+    )
+    assert "(savedmodel)" in capsys.readouterr().out
+    import tensorflow as tf
+
+    served = tf.saved_model.load(serving)
+    inputs = {
+        name: tf.constant(values)
+        for name, values in {
+            "id": [1.0],
+            "age": [40.0],
+            "income": [20000.0],
+            "city": ["rome"],
+            "colour": [""],
+        }.items()
+    }
+    assert served.serve(inputs).shape == (1, 2)
 
 
 def test_text_is_recognised(tmp_path, capsys):

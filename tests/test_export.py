@@ -202,3 +202,33 @@ def test_auto_model_save_and_load(tmp_path):
 def test_load_from_a_folder_that_is_not_a_saved_estimator(tmp_path):
     with pytest.raises(DataError, match="estimator.json is missing"):
         ak.load(str(tmp_path))
+
+
+def test_savedmodel_and_tflite_exports_match(tmp_path, image_classifier):
+    import tensorflow as tf
+
+    clf, images, _ = image_classifier
+    expected = clf.predict_proba(images[:5])
+    clf.export_model(tmp_path / "serving", format="savedmodel")
+    served = tf.saved_model.load(str(tmp_path / "serving"))
+    out = served.serve(tf.constant(images[:5], "float32")).numpy()
+    assert np.abs(out - expected).max() <= 1e-5
+
+    path = clf.export_model(tmp_path / "m.tflite", format="tflite")
+    assert path is clf.best_model_
+    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite"))
+    runner = interpreter.get_signature_runner()
+    (name,) = runner.get_input_details()
+    outputs = []
+    for image in images[:5]:
+        result = runner(**{name: image[None].astype("float32")})
+        outputs.append(next(iter(result.values()))[0])
+    assert np.abs(np.stack(outputs) - expected).max() <= 1e-4
+
+
+def test_export_format_errors(tmp_path, image_classifier):
+    clf = image_classifier[0]
+    with pytest.raises(ak.ConfigurationError, match="format must be one of"):
+        clf.export_model(tmp_path / "m", format="onnx")
+    with pytest.raises(ak.ConfigurationError, match="must end in .keras"):
+        clf.export_model(tmp_path / "m.h5")

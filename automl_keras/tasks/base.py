@@ -577,13 +577,26 @@ class BaseAutoModel(BaseEstimator):
         result = self.best_model_.evaluate(dataset, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}
 
-    def export_model(self) -> keras.Model:
+    def export_model(self, path=None, format: str = "keras") -> keras.Model:
         """The best model: raw inputs in, probabilities or values out.
 
         It holds all preprocessing, saves with `model.save("model.keras")` and
         loads with `keras.models.load_model` without `custom_objects`.
+
+        Args:
+            path: Where to write it as well (None: only return it).
+            format: "keras" (a `.keras` file), "savedmodel" (a TensorFlow
+                SavedModel folder for serving) or "tflite" (a TensorFlow Lite
+                file).
+
+        Returns:
+            The Keras model.
         """
         self._check_fitted()
+        if path is not None:
+            from automl_keras.export import export_to
+
+            export_to(self.best_model_, path, format)
         return self.best_model_
 
     def leaderboard(self):
