@@ -69,15 +69,11 @@ def _demo(args) -> int:
 
 
 def _read_table(path: str):
-    import pandas as pd
+    from automl_keras.data.adapters import to_frame
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {path!r}.")
-    if path.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
-    if path.endswith(".tsv"):
-        return pd.read_csv(path, sep="\t", quoting=3)
-    return pd.read_csv(path, skipinitialspace=True)
+    return to_frame(path, argument="data")
 
 
 def _is_text(column) -> bool:

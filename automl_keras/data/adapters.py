@@ -118,11 +118,11 @@ def to_image_array(x, *, argument: str = "x") -> np.ndarray:
 
 
 def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
-    """Returns structured data as a DataFrame (a CSV path is read).
+    """Returns structured data as a DataFrame (a file path is read).
 
     Args:
-        x: A DataFrame, a path to a CSV file, a 2-D numpy array or a dict of
-            columns.
+        x: A DataFrame, the path of a CSV, TSV or Parquet file, a 2-D numpy
+            array or a dict of columns.
         argument: The argument's name, for error messages.
 
     Raises:
@@ -132,7 +132,9 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
         path = os.fspath(x)
         if not os.path.exists(path):
             raise DataError(f"No such CSV file: {argument}={path!r}.")
-        if path.endswith(".tsv"):  # tab-separated files do not quote fields
+        if path.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+        elif path.endswith(".tsv"):  # tab-separated files do not quote fields
             frame = pd.read_csv(path, sep="\t", quoting=3)
         else:
             frame = pd.read_csv(path, skipinitialspace=True)

@@ -33,7 +33,8 @@ class Series:
     dates: pd.Series | None = None
 
 
-def _names(value, argument: str) -> list:
+def column_names(value, argument: str) -> list:
+    """One column name or a list of them, as a list (refusing anything else)."""
     names = [value] if isinstance(value, str) else list(value or [])
     if not names or not all(isinstance(n, str) for n in names):
         raise ConfigurationError(
@@ -70,7 +71,7 @@ def to_series(
             values, unparseable or duplicated dates.
     """
     frame = to_frame(x, argument=argument)
-    targets = _names(target, "target")
+    targets = column_names(target, "target")
     wanted = list(columns) if columns is not None else None
     for name in targets + ([date_column] if date_column else []) + (wanted or []):
         if name not in frame.columns:

@@ -108,7 +108,7 @@ class Input(Node):
 
     def model_arrays(self, data) -> dict:
         """The arrays fed to the Keras model, keyed by Keras input name."""
-        raise NotImplementedError
+        return {self.name: data}
 
     def build(self, hp) -> tuple[dict, object]:
         """Creates Keras inputs and the fixed preprocessing.
@@ -297,6 +297,7 @@ class TextInput(Input):
         self.column = column
         self._corpus = None
         self._vocabularies = {}
+        self._word_vectors = {}
 
     def adapt(self, x, *, argument: str = "x"):
         if adapters.is_tf_dataset(x):
@@ -304,12 +305,9 @@ class TextInput(Input):
         return adapters.to_text_array(x, argument=argument, column=self.column)
 
     def analyse(self, data) -> None:
-        self._vocabularies = {}
+        self._vocabularies, self._word_vectors = {}, {}
         self.profile = TextProfile.fit(data, self._vocabularies)
         self._corpus = data
-
-    def model_arrays(self, data) -> dict:
-        return {self.name: data}
 
     def vocabulary(self, standardize: str, ngrams: int | None) -> Vocabulary:
         """The training vocabulary for one tokenisation (computed once)."""
@@ -327,11 +325,11 @@ class TextInput(Input):
 
     def word_vectors(self, path, standardize: str) -> tuple[dict, int]:
         """Pretrained vectors of the training words, read once per file."""
-        key = ("word_vectors", str(path), standardize)
-        if key not in self._vocabularies:
+        key = (str(path), standardize)
+        if key not in self._word_vectors:
             words = set(self.vocabulary(standardize, None).tokens)
-            self._vocabularies[key] = load_word_vectors(path, words)
-        return self._vocabularies[key]
+            self._word_vectors[key] = load_word_vectors(path, words)
+        return self._word_vectors[key]
 
     def build(self, hp):
         inputs = keras.Input(shape=(), dtype="string", name=self.name)
@@ -385,9 +383,6 @@ class TimeSeriesInput(Input):
 
     def check(self, data, *, argument: str = "x") -> None:
         self.profile.check(data, argument=argument)
-
-    def model_arrays(self, data) -> dict:
-        return {self.name: data}
 
     def build(self, hp):
         profile = self.profile

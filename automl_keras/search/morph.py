@@ -67,7 +67,7 @@ def describe(model, block_names: tuple, max_new_width: int = 1024) -> dict:
         names = candidate if isinstance(candidate, list | tuple) else [candidate]
         return all(n.startswith(prefixes) for n in names)
 
-    names = [layer.name for layer in model.layers if layer.name.startswith(prefixes)]
+    names = {layer.name for layer in model.layers if layer.name.startswith(prefixes)}
     candidates = morphism.morphable_layers(model, names)
     # Deepening after, or a skip from, a very wide output (a bag-of-words
     # vector, a flattened feature map) would add a layer of width x width.

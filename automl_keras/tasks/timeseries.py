@@ -9,6 +9,7 @@ from automl_keras.blocks.heads import RegressionHead
 from automl_keras.blocks.timeseries import TimeSeriesBlock
 from automl_keras.data.timeseries import (
     check_length,
+    column_names,
     future_targets,
     to_series,
     windows,
@@ -112,7 +113,7 @@ class TimeSeriesForecaster(BaseAutoModel):
 
     @property
     def _targets(self) -> list:
-        return [self.target] if isinstance(self.target, str) else list(self.target)
+        return column_names(self.target, "target")
 
     def _make_graph(self) -> Graph:
         series = TimeSeriesInput()
