@@ -99,11 +99,12 @@ def last_line(message) -> str:
 def leaderboard(tuner) -> pd.DataFrame:
     """All trials of a search as a DataFrame, best first."""
     rows = []
+    proxy_scores = getattr(tuner.oracle, "proxy_scores", {})
     for trial_id, trial in tuner.oracle.trials.items():
         info = tuner.trial_info(trial_id)
         row = {
             "trial_id": trial_id,
-            "status": str(trial.status),
+            "status": "INFEASIBLE" if "infeasible" in info else str(trial.status),
             "score": trial.score,
             "best_epoch": info.get("best_epoch"),
             "epochs": info.get("epochs"),
@@ -118,22 +119,45 @@ def leaderboard(tuner) -> pd.DataFrame:
         for key, values in info.get("history", {}).items():
             if key.startswith("val_") and index is not None and index < len(values):
                 row[key] = values[index]
+        for name, value in info.get("objectives", {}).items():
+            row.setdefault(name, value)
+        if proxy_scores:
+            row["zero_cost_score"] = proxy_scores.get(trial_id, np.nan)
         row.update(trial.hyperparameters.values)
         if trial.message:
             row["message"] = last_line(trial.message)
         rows.append(row)
     frame = pd.DataFrame(rows)
+    ascending = tuner.oracle.objective.direction == "min"
     if len(frame):
-        ascending = tuner.oracle.objective.direction == "min"
         frame = frame.sort_values("score", ascending=ascending, na_position="last")
-    return frame.reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
+    if proxy_scores:
+        frame.attrs["zero_cost_spearman"] = proxy_rank_correlation(frame, ascending)
+    return frame
+
+
+def proxy_rank_correlation(board: pd.DataFrame, minimise: bool) -> float:
+    """Spearman correlation of zero-cost scores with the trained trials' quality.
+
+    +1: the proxy ranked the completed trials exactly as training did; 0: no
+    relation; NaN with fewer than three scored, completed trials.
+    """
+    from scipy.stats import spearmanr
+
+    done = board[(board["status"] == "COMPLETED") & board["zero_cost_score"].notna()]
+    done = done[np.isfinite(done["zero_cost_score"].astype(float))]
+    if len(done) < 3:
+        return float("nan")
+    quality = -done["score"] if minimise else done["score"]
+    return float(spearmanr(done["zero_cost_score"], quality).statistic)
 
 
 def summary(estimator) -> str:
     """A text summary of a fitted estimator's search."""
     board = estimator.leaderboard_
     completed = board[board["status"] == "COMPLETED"]
-    failed = board[board["status"].isin(["FAILED", "INVALID"])]
+    failed = board[board["status"].isin(["FAILED", "INVALID", "INFEASIBLE"])]
     best = completed.iloc[0] if len(completed) else None
     lines = [
         f"{type(estimator).__name__}: {len(board)} trials "
@@ -144,7 +168,8 @@ def summary(estimator) -> str:
     if best is not None:
         lines.append(
             f"Best trial {best['trial_id']}: score {best['score']:.4f} after "
-            f"{best['epochs']} epochs, {int(best['num_params'] or 0):,} parameters."
+            f"{int(best['epochs'])} epochs, "
+            f"{int(best['num_params'] or 0):,} parameters."
         )
     lines.append(
         "The exported model was refit on training + validation data."
@@ -155,6 +180,12 @@ def summary(estimator) -> str:
         lines.append(
             f"It averages the best {len(estimator.ensemble_)} trials: "
             f"{', '.join(estimator.ensemble_)}."
+        )
+    spearman = board.attrs.get("zero_cost_spearman")
+    if spearman is not None:
+        lines.append(
+            f"Zero-cost proxy vs trained score (Spearman): {spearman:.2f} over the "
+            "completed trials it scored."
         )
     lines.append("Best hyperparameters:")
     for name, value in estimator.best_hyperparameters_.values.items():
@@ -184,12 +215,12 @@ def plot_search(estimator, ax=None):
         figure, ax = plt.subplots(figsize=(6, 4))
     else:
         figure = ax.figure
-    minimise = not str(estimator.objective).endswith(("accuracy", "auc"))
+    minimise = estimator._search_direction == "min"
     best = board["score"].cummin() if minimise else board["score"].cummax()
     ax.scatter(board["ended_at"], board["score"], label="trial", color="tab:blue")
     ax.step(board["ended_at"], best, where="post", label="best so far", color="tab:red")
     ax.set_xlabel("seconds since the search started")
-    ax.set_ylabel(str(estimator.objective))
+    ax.set_ylabel(estimator._objective_name)
     ax.legend()
     ax.set_title(f"{type(estimator).__name__} search")
     return figure

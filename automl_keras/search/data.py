@@ -81,6 +81,14 @@ class SearchData:
     def validation(self, batch_size: int) -> tf.data.Dataset:
         return make_dataset(self.x_val, self.y_val, self.w_val, batch_size=batch_size)
 
+    def train_batch(self, size: int = 64):
+        """The first `size` training inputs as tensors (one model call)."""
+        return first_examples(self.x_train, size)
+
+    def validation_batch(self, size: int = 32):
+        """The first `size` validation inputs as tensors (one model call)."""
+        return first_examples(self.x_val, size)
+
     def combined(self, batch_size: int) -> tf.data.Dataset:
         """Training and validation data together, for the final refit."""
         x = _concat(self.x_train, self.x_val)
@@ -92,6 +100,17 @@ class SearchData:
         return make_dataset(
             x, y, w, batch_size=batch_size, shuffle=True, seed=self.seed
         )
+
+
+def first_examples(x, size: int):
+    """The first `size` examples of model inputs, as tensors.
+
+    Keras refuses numpy arrays of strings as inputs; tensors work for every
+    input type.
+    """
+    if isinstance(x, dict):
+        return {k: tf.constant(v[:size]) for k, v in x.items()}
+    return tf.constant(x[:size])
 
 
 def _concat(first, second):

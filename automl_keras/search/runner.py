@@ -25,6 +25,13 @@ from automl_keras.search.budget import (
     DeadlineCallback,
 )
 from automl_keras.search.data import SearchData
+from automl_keras.search.objectives import (
+    measure_latency_ms,
+    measure_size_mb,
+    non_dominated_sort,
+    objective_vector,
+)
+from automl_keras.search.screening import params_reason
 
 logger = logging.getLogger("automl_keras")
 
@@ -40,6 +47,13 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 
 WEIGHTS_FILE = "model.weights.h5"
+
+
+class InfeasibleTrialError(keras_tuner.errors.FailedTrialError):
+    """A trial breaks a constraint (`max_params`, `max_latency_ms`).
+
+    It ends as a failed trial that is not counted among consecutive failures.
+    """
 
 
 def repair_project(project_dir: str) -> None:
@@ -129,6 +143,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if morph.PARENT in hp.values:
             parent_info = self.trial_info(hp.values[morph.PARENT])
         model = self._trial_model(trial)
+        num_params = int(model.count_params())
+        if self.max_params is not None and num_params > self.max_params:
+            self._infeasible(
+                trial, params_reason(num_params, self.max_params), num_params
+            )
         initial_epoch, num_epochs = 0, epochs or max_epochs
         if parent_info and epochs is None:
             # A child starts from trained weights: give it fewer epochs.
@@ -236,10 +255,63 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             graph = self.hypermodel.graph
             names = tuple(b.name for b in graph.blocks if b not in graph.heads)
             info.update(morph.describe(model, names))
+        info["objectives"] = self._measure_objectives(model, info, data)
+        latency = info["objectives"].get("latency")
+        if self.max_latency_ms is not None and latency > self.max_latency_ms:
+            self._infeasible(
+                trial,
+                f"{latency:.3g} ms per example > max_latency_ms={self.max_latency_ms}",
+                info["num_params"],
+                info,
+            )
         self._write_info(trial.trial_id, info)
         self.save_model(trial.trial_id, model)
         del model
         return history
+
+    # -- objectives and constraints ---------------------------------------------
+    def _measure_objectives(self, model, info: dict, data: SearchData) -> dict:
+        """Every objective's value for a trained trial (costs measured here)."""
+        names = [name for name, _ in self.objectives]
+        values = {}
+        for name in names[1:]:
+            if name.startswith("val_"):
+                history = info["history"].get(name, [])
+                index = info["best_index"]
+                values[name] = history[index] if index < len(history) else None
+        if "params" in names:
+            values["params"] = info["num_params"]
+        if "latency" in names or self.max_latency_ms is not None:
+            values["latency"] = measure_latency_ms(model, data.validation_batch())
+        if "size" in names:
+            values["size"] = measure_size_mb(model)
+        return values
+
+    def _infeasible(self, trial, reason: str, num_params: int, info=None) -> None:
+        """Records why a trial breaks a constraint and ends it as infeasible."""
+        info = dict(info or {})
+        info.update(num_params=num_params, infeasible=reason)
+        self._write_info(trial.trial_id, info)
+        raise InfeasibleTrialError(f"Infeasible: {reason}.")
+
+    def pareto_trials(self) -> list:
+        """The completed trials that no other completed trial dominates."""
+        objectives = self.objectives or [
+            (self.oracle.objective.name, self.oracle.objective.direction)
+        ]
+        trials, points = [], []
+        for trial in self.oracle.trials.values():
+            if trial.status != TrialStatus.COMPLETED or trial.score is None:
+                continue
+            info = self.trial_info(trial.trial_id)
+            vector = objective_vector(
+                trial.score, info.get("objectives", {}), objectives
+            )
+            if vector is not None:
+                trials.append(trial)
+                points.append(vector)
+        fronts = non_dominated_sort(points)
+        return [trials[i] for i in fronts[0]] if fronts else []
 
     # -- checkpoints ------------------------------------------------------------
     def _weights_path(self, trial_id) -> str:
@@ -279,8 +351,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return os.path.exists(self._weights_path(trial_id))
 
     def prune_checkpoints(self) -> None:
-        """Deletes the weights of all but the best `max_checkpoints` trials."""
+        """Deletes the weights of all but the best `max_checkpoints` trials.
+
+        With several objectives, the trials on the Pareto front keep theirs
+        too, so that any of them can be exported.
+        """
         keep = {t.trial_id for t in self.oracle.get_best_trials(self.max_checkpoints)}
+        if len(self.objectives) > 1:
+            keep |= {t.trial_id for t in self.pareto_trials()}
         for trial_id, trial in self.oracle.trials.items():
             if trial_id in keep or trial.status == TrialStatus.RUNNING:
                 continue
@@ -338,7 +416,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def _check_failures(self) -> None:
         """Ends the search after `max_consecutive_failures` failed trials in a row."""
-        ended = [self.oracle.trials[i] for i in self.oracle.end_order]
+        ended = [
+            self.oracle.trials[i]
+            for i in self.oracle.end_order
+            if "infeasible" not in self.trial_info(i)
+        ]
         streak = []
         for trial in ended:
             if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
@@ -362,6 +444,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     progress = None
     max_consecutive_failures = 3
     tensorboard_dir = None
+    #: Every objective as `(name, direction)`, the oracle's own first.
+    objectives: list = []
+    #: Constraints: largest parameter count, slowest inference (ms/example).
+    max_params = None
+    max_latency_ms = None
 
     def refit_seconds(self, info: dict) -> float:
         """Estimated seconds to refit a trial on training + validation data."""

@@ -33,8 +33,11 @@ class AutoModel(BaseAutoModel):
         outputs: The nodes produced by heads (one or a list).
         max_trials: Most trials to run; None runs until `time_limit`.
         time_limit: Seconds for the whole `fit`, or None.
-        tuner: "greedy", "random", "bayesian", "hyperband" or an Oracle.
-        objective: The validation metric that ranks trials.
+        tuner: "greedy", "random", "bayesian", "hyperband", "morphism",
+            "evolution", "rl" or a `keras_tuner.Oracle`.
+        objective: The validation metric that ranks trials, or a list of
+            objectives (the metric first, then metrics or the costs
+            "params", "latency", "size"); see `pareto_front()`.
         seed: Seed for proposals, weights and splits.
         directory: Folder for search projects.
         project_name: Subfolder of this search.
@@ -45,6 +48,16 @@ class AutoModel(BaseAutoModel):
         max_consecutive_failures: Failed trials in a row that end the search.
         ensemble_size: Average the best k trials when that beats the best one.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
+        max_params: Largest parameter count a trial may have; larger
+            proposals are refused before training (None: no limit).
+        max_latency_ms: Slowest inference a trial may have, in milliseconds
+            per example measured on this machine; slower trials are marked
+            infeasible after training (None: no limit).
+        zero_cost: "naswot" scores `zero_cost_candidates` proposals per trial
+            at initialisation (no training) and trains the best-scoring one;
+            the leaderboard reports the proxy's Spearman correlation with
+            the trained scores. None (default) trains every proposal.
+        zero_cost_candidates: Proposals scored per trial with `zero_cost`.
     """
 
     def __init__(
@@ -55,7 +68,7 @@ class AutoModel(BaseAutoModel):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="greedy",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "auto_model",
@@ -66,6 +79,10 @@ class AutoModel(BaseAutoModel):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 

@@ -21,14 +21,18 @@ from automl_keras.errors import (
     DataError,
     NotFittedError,
     SearchError,
+    did_you_mean,
 )
 from automl_keras.graph.graph import Graph
 from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.reporting import last_line
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.objectives import parse_objectives
 from automl_keras.search.oracles import check_tuner_name, make_oracle
+from automl_keras.search.oracles.base import BudgetedOracle
 from automl_keras.search.runner import SearchTuner, repair_project
+from automl_keras.search.screening import PROXIES, Screener
 
 logger = logging.getLogger("automl_keras")
 
@@ -101,6 +105,55 @@ class BaseAutoModel(BaseEstimator):
             raise ConfigurationError(
                 f"seed must be an integer or None. Received: seed={self.seed!r}."
             )
+        parse_objectives(self.objective)
+        self._check_search_constraints()
+
+    def _check_search_constraints(self) -> None:
+        max_params = self.max_params
+        if max_params is not None and (
+            isinstance(max_params, bool)
+            or not isinstance(max_params, int | np.integer)
+            or max_params < 1
+        ):
+            raise ConfigurationError(
+                "max_params must be an integer >= 1 or None. Received: "
+                f"max_params={max_params!r}."
+            )
+        latency = self.max_latency_ms
+        if latency is not None and (
+            isinstance(latency, bool)
+            or not isinstance(latency, int | float | np.number)
+            or not latency > 0
+        ):
+            raise ConfigurationError(
+                "max_latency_ms must be a positive number of milliseconds per "
+                f"example or None. Received: max_latency_ms={latency!r}."
+            )
+        if self.zero_cost is not None and self.zero_cost not in PROXIES:
+            raise ConfigurationError(
+                f"Unknown zero_cost proxy {self.zero_cost!r}. Expected None or one "
+                f"of {list(PROXIES)}.{did_you_mean(self.zero_cost, PROXIES)}"
+            )
+        candidates = self.zero_cost_candidates
+        if (
+            isinstance(candidates, bool)
+            or not isinstance(candidates, int | np.integer)
+            or candidates < 1
+        ):
+            raise ConfigurationError(
+                "zero_cost_candidates must be an integer >= 1. Received: "
+                f"zero_cost_candidates={candidates!r}."
+            )
+
+    @property
+    def _objective_name(self) -> str:
+        """The name of the objective that ranks trials (the first one)."""
+        return parse_objectives(self.objective)[0][0]
+
+    @property
+    def _search_direction(self) -> str:
+        """The first objective's direction: "min" or "max"."""
+        return parse_objectives(self.objective)[0][1]
 
     # -- data ---------------------------------------------------------------------
     def _split_xy(self, graph: Graph, x, y, target, *, argument="x"):
@@ -326,17 +379,32 @@ class BaseAutoModel(BaseEstimator):
         directory = self.directory or os.path.join(
             tempfile.gettempdir(), "automl_keras_projects"
         )
+        objectives = parse_objectives(self.objective)
+        primary = self.objective
+        if isinstance(primary, list | tuple):
+            primary = primary[0]
         oracle = make_oracle(
             self.tuner,
-            objective=self.objective,
+            objective=primary,
             max_trials=max_trials,
             seed=seed,
             initial_hps=self._initial_hps(),
             max_epochs=epochs or self.max_epochs,
         )
         oracle.budget = budget
-        if hasattr(oracle, "needs_architectures"):
+        if isinstance(oracle, BudgetedOracle):
+            oracle.objectives = objectives
             oracle.trial_info = lambda trial_id: tuner.trial_info(trial_id)
+            if self.max_params is not None or self.zero_cost is not None:
+                oracle.screener = Screener(
+                    hypermodel,
+                    batch=search_data.train_batch(64) if self.zero_cost else None,
+                    max_params=self.max_params,
+                    proxy=self.zero_cost,
+                    candidates=self.zero_cost_candidates,
+                    seed=seed,
+                )
+        if hasattr(oracle, "needs_architectures"):
             oracle.has_checkpoint = lambda trial_id: tuner.has_checkpoint(trial_id)
         oracle.verbose = 0
         keras.utils.set_random_seed(seed)
@@ -356,10 +424,13 @@ class BaseAutoModel(BaseEstimator):
             search_data.num_train + len_of(search_data.y_val)
         ) / search_data.num_train
         tuner.progress = reporting.SearchProgress(
-            verbose, self.objective, max_trials, self.time_limit
+            verbose, objectives[0][0], max_trials, self.time_limit
         )
         tuner.max_consecutive_failures = self.max_consecutive_failures
         tuner.tensorboard_dir = self.tensorboard_dir
+        tuner.objectives = objectives
+        tuner.max_params = self.max_params
+        tuner.max_latency_ms = self.max_latency_ms
         interrupted = False
         try:
             tuner.search(
@@ -407,6 +478,14 @@ class BaseAutoModel(BaseEstimator):
                 f"trial {t.trial_id}: {last_line(t.message) or t.status}"
                 for t in tuner.oracle.trials.values()
             ]
+            infeasible = getattr(tuner.oracle, "infeasible", {})
+            if not failures and infeasible:
+                reasons = sorted(set(infeasible.values()))[:3]
+                raise SearchError(
+                    f"All {len(infeasible)} proposals broke the search's constraints "
+                    f"(e.g. {'; '.join(reasons)}), so nothing was trained. Loosen "
+                    f"max_params={self.max_params} or narrow the search space."
+                )
             if not failures:
                 raise SearchError(
                     f"time_limit={self.time_limit} s ran out before a single trial "
@@ -450,13 +529,15 @@ class BaseAutoModel(BaseEstimator):
         self.graph_ = graph
         self.encoders_ = encoders
         self.leaderboard_ = reporting.leaderboard(tuner)
+        self.pareto_trial_ids_ = [t.trial_id for t in tuner.pareto_trials()]
         self.project_dir_ = tuner.project_dir
+        self._search_tuner = tuner
         self.fit_seconds_ = budget.elapsed()
         if graph.heads[0].task == "classification" and len(graph.heads) == 1:
             self.classes_ = encoders[0].classes_array
         if tuner.progress is not None:
             tuner.progress.message(
-                f"Best trial {best.trial_id}: {self.objective}={best.score:.4f}; "
+                f"Best trial {best.trial_id}: {self._objective_name}={best.score:.4f}; "
                 f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s"
                 + (f"; ensemble of {len(members)} trials." if len(members) > 1 else ".")
             )
@@ -577,7 +658,9 @@ class BaseAutoModel(BaseEstimator):
         result = self.best_model_.evaluate(dataset, verbose=0, return_dict=True)
         return {k: float(v) for k, v in result.items()}
 
-    def export_model(self, path=None, format: str = "keras") -> keras.Model:
+    def export_model(
+        self, path=None, format: str = "keras", *, trial_id: str | None = None
+    ) -> keras.Model:
         """The best model: raw inputs in, probabilities or values out.
 
         It holds all preprocessing, saves with `model.save("model.keras")` and
@@ -588,16 +671,69 @@ class BaseAutoModel(BaseEstimator):
             format: "keras" (a `.keras` file), "savedmodel" (a TensorFlow
                 SavedModel folder for serving) or "tflite" (a TensorFlow Lite
                 file).
+            trial_id: Export this trial's own model instead (trained on the
+                training split during the search, not refit), e.g. one from
+                `pareto_front()`. Its weights must have been kept: the best
+                `max_checkpoints` trials and, with several objectives, every
+                trial on the Pareto front keep theirs.
 
         Returns:
             The Keras model.
         """
         self._check_fitted()
+        model = self.best_model_ if trial_id is None else self._trial_model(trial_id)
         if path is not None:
             from automl_keras.export import export_to
 
-            export_to(self.best_model_, path, format)
-        return self.best_model_
+            export_to(model, path, format)
+        return model
+
+    def _trial_model(self, trial_id) -> keras.Model:
+        """A trial's trained model, loaded from the search's checkpoints."""
+        tuner = getattr(self, "_search_tuner", None)
+        if tuner is None:
+            raise NotFittedError(
+                "Trial models are available after fit in the same process; this "
+                "estimator was loaded from disk. Export its best model instead "
+                "(trial_id=None)."
+            )
+        trial_id = str(trial_id)
+        trials = tuner.oracle.trials
+        if trial_id not in trials:
+            raise ConfigurationError(
+                f"No trial {trial_id!r} in this search. Trials: {sorted(trials)}."
+            )
+        if not tuner.has_checkpoint(trial_id):
+            kept = sorted(t for t in trials if tuner.has_checkpoint(t))
+            raise ConfigurationError(
+                f"Trial {trial_id!r} did not keep its weights (status "
+                f"{trials[trial_id].status}). Trials with weights: {kept}. Raise "
+                "max_checkpoints to keep more."
+            )
+        keras.utils.clear_session(free_memory=False)
+        return tuner.load_model(trials[trial_id])
+
+    def pareto_front(self):
+        """The completed trials that no other trial beats on every objective.
+
+        With `objective=["val_accuracy", "params"]` (or "latency", "size"),
+        the trade-offs the search found: a DataFrame with the trial id, each
+        objective and the hyperparameters, best first by the first objective.
+        Export any of them with `export_model(path, trial_id=...)`. With one
+        objective it holds the best trial(s).
+        """
+        self._check_fitted()
+        names = [name for name, _ in parse_objectives(self.objective)]
+        board = self.leaderboard_
+        front = board[board["trial_id"].isin(self.pareto_trial_ids_)].copy()
+        front[names[0]] = front["score"]
+        columns = ["trial_id", *names]
+        others = [
+            c
+            for c in front.columns
+            if "/" in c and not c.startswith(("tuner/", "morphism/"))
+        ]
+        return front[columns + others].reset_index(drop=True)
 
     def leaderboard(self):
         """A DataFrame of all trials, best first."""

@@ -6,10 +6,14 @@ SEARCH_ARGS_DOC = """
         time_limit: Seconds for the whole `fit` (search and refit), or None.
         tuner: "morphism" (default: Bayesian optimisation of hyperparameters
             plus network morphism of trained trials, see docs/search.md),
-            "greedy", "random", "bayesian", "hyperband", or a
-            `keras_tuner.Oracle`.
+            "greedy", "random", "bayesian", "hyperband", "evolution"
+            (regularised evolution; NSGA-II with several objectives), "rl"
+            (a policy-gradient controller), or a `keras_tuner.Oracle`.
         objective: The validation metric that ranks trials ("val_loss",
-            "val_accuracy", ...).
+            "val_accuracy", ...), or a list of objectives, the metric first,
+            then other metrics or the costs "params", "latency" (ms per
+            example) and "size" (MB of the saved model): the search keeps
+            their Pareto front (`pareto_front()`).
         seed: Seed for proposals, weights and splits; same seed, same trials.
         directory: Folder for search projects (a temporary folder when None).
         project_name: Subfolder of this search.
@@ -22,4 +26,14 @@ SEARCH_ARGS_DOC = """
         ensemble_size: With k > 1, the best k trials' models are averaged when
             that beats the best single model on validation data.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
+        max_params: Largest parameter count a trial may have; larger
+            proposals are refused before training (None: no limit).
+        max_latency_ms: Slowest inference a trial may have, in milliseconds
+            per example measured on this machine; slower trials are marked
+            infeasible after training (None: no limit).
+        zero_cost: "naswot" scores `zero_cost_candidates` proposals per trial
+            at initialisation (no training) and trains the best-scoring one;
+            the leaderboard reports the proxy's Spearman correlation with
+            the trained scores. None (default) trains every proposal.
+        zero_cost_candidates: Proposals scored per trial with `zero_cost`.
 """

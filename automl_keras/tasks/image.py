@@ -73,7 +73,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "image_classifier",
@@ -84,6 +84,10 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 
@@ -115,7 +119,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "image_regressor",
@@ -126,6 +130,10 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 

@@ -72,7 +72,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "structured_data_classifier",
@@ -83,6 +83,10 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 
@@ -108,7 +112,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "structured_data_regressor",
@@ -119,6 +123,10 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 

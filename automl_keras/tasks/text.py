@@ -103,7 +103,7 @@ class TextClassifier(ClassifierMixin, _TextTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "text_classifier",
@@ -114,6 +114,10 @@ class TextClassifier(ClassifierMixin, _TextTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 
@@ -149,7 +153,7 @@ class TextRegressor(RegressorMixin, _TextTask):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "text_regressor",
@@ -160,6 +164,10 @@ class TextRegressor(RegressorMixin, _TextTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 

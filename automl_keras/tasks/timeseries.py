@@ -82,7 +82,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner="morphism",
-        objective: str = "val_loss",
+        objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "time_series_forecaster",
@@ -93,6 +93,10 @@ class TimeSeriesForecaster(BaseAutoModel):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        max_params: int | None = None,
+        max_latency_ms: float | None = None,
+        zero_cost: str | None = None,
+        zero_cost_candidates: int = 8,
     ):
         self._store_params(locals())
 

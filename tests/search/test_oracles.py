@@ -47,8 +47,9 @@ def make(tuner, tmp_path, *, seed=0, max_trials=None, initial_hps=None):
     return oracle
 
 
-def run(oracle, max_steps=30) -> list:
+def run(oracle, max_steps=30, loss=None) -> list:
     """Runs trials on a synthetic loss; returns the proposed values in order."""
+    loss = loss or loss_of
     proposed = []
     for _ in range(max_steps):
         trial = oracle.create_trial("tuner0")
@@ -56,7 +57,7 @@ def run(oracle, max_steps=30) -> list:
             break
         values = dict(trial.hyperparameters.values)
         proposed.append(values)
-        oracle.update_trial(trial.trial_id, {"val_loss": loss_of(values)})
+        oracle.update_trial(trial.trial_id, {"val_loss": loss(values)})
         trial.status = TrialStatus.COMPLETED
         oracle.end_trial(trial)
     return proposed

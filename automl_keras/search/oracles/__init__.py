@@ -9,35 +9,46 @@ from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.errors import ConfigurationError, did_you_mean
 from automl_keras.search.oracles.base import BudgetedOracle
+from automl_keras.search.oracles.evolution import EvolutionOracle
 from automl_keras.search.oracles.greedy import GreedyOracle
 from automl_keras.search.oracles.morphism import MorphismOracle
+from automl_keras.search.oracles.rl import ReinforceOracle
 
 
 class RandomOracle(BudgetedOracle, keras_tuner.oracles.RandomSearchOracle):
     """KerasTuner's random search, stopped by the time budget."""
 
-    def populate_space(self, trial_id):
-        return self.stop_response() or super().populate_space(trial_id)
+    def propose(self, trial_id):
+        return keras_tuner.oracles.RandomSearchOracle.populate_space(self, trial_id)
 
 
 class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
     """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget."""
 
-    def populate_space(self, trial_id):
+    def propose(self, trial_id):
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return self.stop_response() or super().populate_space(trial_id)
+            return keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
+                self, trial_id
+            )
 
 
 class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
-    """KerasTuner's Hyperband, stopped by the time budget."""
+    """KerasTuner's Hyperband, stopped by the time budget.
 
-    def populate_space(self, trial_id):
-        return self.stop_response() or super().populate_space(trial_id)
+    Its brackets make one proposal per trial, so proposals are not screened
+    before training; the trial runner still refuses those that break
+    `max_params`.
+    """
+
+    repeatable_proposals = False
+
+    def propose(self, trial_id):
+        return keras_tuner.oracles.HyperbandOracle.populate_space(self, trial_id)
 
 
-TUNERS = ("greedy", "random", "bayesian", "hyperband", "morphism")
+TUNERS = ("greedy", "random", "bayesian", "hyperband", "morphism", "evolution", "rl")
 
 
 def check_tuner_name(tuner) -> None:
@@ -77,6 +88,10 @@ def make_oracle(
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
     if tuner == "random":
         return RandomOracle(max_trials=max_trials, **common)
+    if tuner == "evolution":
+        return EvolutionOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
+    if tuner == "rl":
+        return ReinforceOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
     if tuner == "morphism":
         return MorphismOracle(
             initial_hps=initial_hps,
@@ -93,10 +108,12 @@ def make_oracle(
 
 __all__ = [
     "BayesianOracle",
+    "EvolutionOracle",
     "GreedyOracle",
     "HyperbandOracle",
     "MorphismOracle",
     "RandomOracle",
+    "ReinforceOracle",
     "TUNERS",
     "check_tuner_name",
     "make_oracle",

@@ -1,24 +1,53 @@
-"""Behaviour every oracle shares: stopping at the budget, seeding."""
+"""Behaviour every oracle shares: the budget, seeding, screening proposals."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 
+import numpy as np
+from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
+
+from automl_keras.search.objectives import objective_vector
+
+#: Proposals an oracle may make for one trial while looking for a feasible one.
+MAX_ATTEMPTS = 50
 
 
 class BudgetedOracle:
-    """Mixin for `keras_tuner.Oracle` classes: stop proposing when time is up.
+    """Mixin for `keras_tuner.Oracle` classes: budget, screening, objectives.
 
-    The estimator sets `budget` (a `Budget`) and `min_trial_seconds` (the
-    shortest trial worth starting) before the search; both stay out of the
-    oracle's saved state.
+    Each oracle implements `propose(trial_id)` (KerasTuner's `populate_space`
+    response); this mixin's `populate_space` stops at the budget and, when a
+    `screener` is set, screens proposals before any training: a proposal that
+    breaks a constraint known before training (`max_params`) is recorded as
+    infeasible and never proposed again, and with a zero-cost proxy the oracle
+    proposes `screener.candidates` distinct values and keeps the one the proxy
+    scores best.
+
+    The estimator sets `budget` (a `Budget`), `min_trial_seconds` (the
+    shortest trial worth starting), `screener`, `objectives` and `trial_info`
+    before the search; none of them is part of the oracle's saved state.
     """
 
     budget = None
     min_trial_seconds = 0.0
+    #: A `search.screening.Screener`, or None.
+    screener = None
+    #: Every objective as `(name, direction)`, the oracle's own first.
+    objectives: list = []
+    #: Whether `propose` may be called several times for one trial (with
+    #: `attempt` varying its random choices); False skips screening.
+    repeatable_proposals = True
+    #: Which of the proposals for the current trial this is (0 first).
+    attempt = 0
+
+    def trial_info(self, trial_id) -> dict:
+        """What the trial runner recorded for a trial (set by the estimator)."""
+        return {}
 
     #: Where the tuner keeps this oracle's state (set by the tuner).
     state_file = None
@@ -52,11 +81,134 @@ class BudgetedOracle:
         return active_values(hp)
 
     def tried_keys(self) -> set:
-        """Keys (`values_key`) of every trial so far, completed on the space."""
-        return {
+        """Keys of every trial so far and of infeasible proposals.
+
+        Trials still running are included, so parallel proposals differ.
+        """
+        keys = {
             values_key(self.complete_values(t.hyperparameters.values))
             for t in self.trials.values()
         }
+        return keys | set(self.infeasible)
+
+    # -- screening ----------------------------------------------------------------
+    @property
+    def infeasible(self) -> dict:
+        """`{values key: reason}` of proposals screened out before training."""
+        if "_infeasible" not in self.__dict__:
+            self._infeasible = {}
+        return self._infeasible
+
+    @property
+    def proxy_scores(self) -> dict:
+        """`{trial_id: zero-cost proxy score}` of trials scored at initialisation."""
+        if "_proxy_scores" not in self.__dict__:
+            self._proxy_scores = {}
+        return self._proxy_scores
+
+    def rng(self) -> random.Random:
+        """The random generator of the current proposal.
+
+        Derived from the seed, the number of trials and the attempt, so an
+        oracle has no hidden random state and a resumed search proposes what
+        the uninterrupted one would.
+        """
+        return random.Random(
+            (self.seed or 0) * 7919 + len(self.trials) + 104729 * self.attempt
+        )
+
+    def propose(self, trial_id) -> dict:
+        """The oracle's own proposal: a `populate_space` response."""
+        raise NotImplementedError
+
+    def populate_space(self, trial_id):
+        stop = self.stop_response()
+        if stop:
+            return stop
+        if self.screener is None or not self.repeatable_proposals:
+            return self.propose(trial_id)
+        return self._screened_proposal(trial_id)
+
+    def _screened_proposal(self, trial_id) -> dict:
+        screener = self.screener
+        initial = self.next_initial_values(self.tried_keys()) is not None
+        wanted = 1 if initial or not screener.proxy else screener.candidates
+        candidates, seen, response = [], set(self.tried_keys()), None
+        for attempt in range(wanted + MAX_ATTEMPTS):
+            self.attempt = attempt
+            try:
+                response = self.propose(trial_id)
+            finally:
+                self.attempt = 0
+            if response["status"] != TrialStatus.RUNNING:
+                break
+            values = response["values"]
+            if not is_fresh(values):
+                # A child of a trained trial (morph, Hyperband round): its
+                # constraints are checked by the trial runner.
+                if not candidates:
+                    return response
+                continue
+            key = values_key(self.complete_values(values))
+            if key in seen:
+                values = self._unseen_random_values(seen)
+                if values is None:
+                    break
+                key = values_key(self.complete_values(values))
+            seen.add(key)
+            reason = screener.infeasibility(self.hyperparameters, values)
+            if reason:
+                self.infeasible[key] = reason
+                continue
+            candidates.append(values)
+            if len(candidates) >= wanted:
+                break
+        if not candidates:
+            return (
+                response
+                if response and response["status"] != (TrialStatus.RUNNING)
+                else {"status": TrialStatus.STOPPED, "values": None}
+            )
+        if not screener.proxy:
+            return {"status": TrialStatus.RUNNING, "values": candidates[0]}
+        scores = [screener.score(self.hyperparameters, v) for v in candidates]
+        order = [s if math.isfinite(s) else -math.inf for s in scores]
+        best = int(np.argmax(order))
+        self.proxy_scores[trial_id] = scores[best]
+        return {"status": TrialStatus.RUNNING, "values": candidates[best]}
+
+    def _unseen_random_values(self, seen: set) -> dict | None:
+        rng = self.rng()
+        for _ in range(MAX_ATTEMPTS):
+            values = random_values(self.hyperparameters, rng)
+            if values_key(self.complete_values(values)) not in seen:
+                return values
+        return None
+
+    # -- objectives ---------------------------------------------------------------
+    def objective_vector(self, trial) -> list | None:
+        """A finished trial's objectives, all as values to minimise.
+
+        None when the trial has no score or misses a recorded objective.
+        """
+        objectives = self.objectives or [
+            (self.objective.name, self.objective.direction)
+        ]
+        if trial.score is None:
+            return None
+        recorded = self.trial_info(trial.trial_id).get("objectives", {})
+        return objective_vector(trial.score, recorded, objectives)
+
+    def get_state(self):
+        state = super().get_state()
+        state["infeasible"] = dict(self.infeasible)
+        state["proxy_scores"] = dict(self.proxy_scores)
+        return state
+
+    def set_state(self, state):
+        super().set_state(state)
+        self._infeasible = dict(state.get("infeasible", {}))
+        self._proxy_scores = dict(state.get("proxy_scores", {}))
 
     def next_initial_values(self, tried: set) -> dict | None:
         """The first of `initial_hps` (completed with defaults) not yet tried."""
@@ -91,6 +243,68 @@ def active_values(hyperparameters) -> dict:
         for hp in hyperparameters.space
         if hyperparameters.is_active(hp) and hp.name in hyperparameters.values
     }
+
+
+def is_fresh(values: dict) -> bool:
+    """Whether proposed values train from scratch (not from a parent's weights)."""
+    return not any(
+        values.get(name) is not None for name in ("morphism/parent", "tuner/trial_id")
+    )
+
+
+def mutate_values(space, values: dict, rng: random.Random) -> dict:
+    """`values` with one active hyperparameter resampled to a different value.
+
+    Hyperparameters that become active are sampled; inactive ones dropped.
+    """
+    hp = space.copy()
+    hp.values = dict(values)
+    candidates = [
+        item
+        for item in hp.space
+        if hp.is_active(item)
+        and not item.name.startswith("tuner/")
+        and len(choices_of(item)) > 1
+    ]
+    if not candidates:
+        return random_values(space, rng, start=values)
+    item = rng.choice(candidates)
+    new = values.get(item.name)
+    for _ in range(20):
+        new = item.random_sample(rng.randint(0, 2**31 - 1))
+        if new != values.get(item.name):
+            break
+    start = {k: v for k, v in values.items() if k != item.name}
+    start[item.name] = new
+    return random_values(space, rng, start=start)
+
+
+def choices_of(item, max_values: int = 12) -> list:
+    """A hyperparameter's values as a finite list (numeric ranges discretised).
+
+    Numeric ranges with more than `max_values` values are represented by
+    `max_values` evenly spaced ones (in log space for log sampling).
+    """
+    if isinstance(item, hp_module.Fixed):
+        return [item.value]
+    if isinstance(item, hp_module.Boolean):
+        return [False, True]
+    if isinstance(item, hp_module.Choice):
+        return list(item.values)
+    low, high, step = item.min_value, item.max_value, item.step
+    is_int = isinstance(item, hp_module.Int)
+    if step and (high - low) / step + 1 <= max_values:
+        count = int(round((high - low) / step)) + 1
+        values = [low + i * step for i in range(count)]
+    elif getattr(item, "sampling", "linear") == "log" and low > 0:
+        values = list(np.geomspace(low, high, max_values))
+    else:
+        values = list(np.linspace(low, high, max_values))
+    if is_int:
+        values = sorted({int(round(v)) for v in values})
+    else:
+        values = [round(float(v), 10) for v in values]
+    return values
 
 
 def random_values(space, rng: random.Random, start: dict | None = None) -> dict:

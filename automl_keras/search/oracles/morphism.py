@@ -66,14 +66,11 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         self.trial_info = lambda trial_id: {}
         self.has_checkpoint = lambda trial_id: False
 
-    def populate_space(self, trial_id):
-        stop = self.stop_response()
-        if stop:
-            return stop
+    def propose(self, trial_id):
         values = self.next_initial_values(self.tried_keys())
         if values is not None:
             return {"status": TrialStatus.RUNNING, "values": values}
-        rng = random.Random(self.seed * 7919 + len(self.trials))
+        rng = self.rng()
         if rng.random() < self.morph_probability:
             values = self.propose_morph(rng)
             if values is not None:
@@ -81,7 +78,9 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return super().populate_space(trial_id)
+            return keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
+                self, trial_id
+            )
 
     def _scored(self) -> list:
         """Completed trials with a score and a recorded architecture."""
@@ -117,6 +116,7 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         seen = {
             Architecture.from_dict(info["architecture"]).to_json() for _, info in scored
         }
+        seen |= self._proposed_children()
         # Tree search with simulated annealing: expand children of trained
         # architectures, keep expanding accepted children, remember the best.
         frontier = [(trial, info, []) for trial, info in parents]
@@ -152,6 +152,25 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         values[morph.CHAIN] = json.dumps(chain)
         values[morph.NEW] = json.dumps(operations)
         return values
+
+    def _proposed_children(self) -> set:
+        """Architectures of every morphed child proposed so far, any status.
+
+        Children still running (parallel trials) or refused (constraints) are
+        not proposed again.
+        """
+        keys = set()
+        for trial in self.trials.values():
+            values = trial.hyperparameters.values
+            parent = values.get(morph.PARENT)
+            if parent is None:
+                continue
+            info = self.trial_info(parent)
+            if "architecture" not in info:
+                continue
+            operations = json.loads(values.get(morph.NEW, "[]"))
+            keys.add(morph.predict_architecture(info, operations).to_json())
+        return keys
 
     def get_state(self):
         state = super().get_state()
