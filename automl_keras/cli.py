@@ -7,7 +7,24 @@ import os
 import sys
 import time
 
-EXIT_OK, EXIT_USAGE, EXIT_DATA = 0, 2, 3
+#: Exit codes: success, a wrong command line, unusable data or arguments, a
+#: search in which no trial succeeded, and Ctrl-C before any trial finished.
+EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_SEARCH, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+
+EXIT_CODES = """exit codes:
+  0    success
+  2    the command line is wrong (unknown option, missing argument)
+  3    the data or an option cannot be used (the message says what and how to fix it)
+  4    the search ran but no trial succeeded (the message lists the reasons)
+  130  interrupted (Ctrl-C) before any trial finished"""
+
+FIT_EXAMPLES = """examples:
+  automl-keras fit train.csv --target class --time-limit 300 --output my_model
+  automl-keras fit reviews.tsv --target label            # a text column is recognised
+  automl-keras fit digits/ --time-limit 120              # one sub-folder per class
+  automl-keras fit weather.csv --target temp --task timeseries --lookback 30
+
+"""
 
 
 def _demo(args) -> int:
@@ -70,10 +87,88 @@ def _demo(args) -> int:
 
 def _read_table(path: str):
     from automl_keras.data.adapters import to_frame
+    from automl_keras.errors import DataError
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such file: {path!r}.")
+    if os.path.isdir(path):
+        raise DataError(
+            f"DATA {path!r} is a folder: pass a CSV, TSV or Parquet file, or a "
+            "folder of images laid out one sub-folder per class (--task image)."
+        )
     return to_frame(path, argument="data")
+
+
+def _error(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _fit_images(args) -> int:
+    import numpy as np
+
+    import automl_keras as ak
+    from automl_keras.data.image_files import describe_classes, read_class_folders
+    from automl_keras.errors import DataError
+
+    if args.task not in ("auto", "image", "classification", "regression"):
+        return _error(
+            f"DATA {args.data!r} is a folder of images; --task {args.task} needs a "
+            "table file. Use --task image (or auto) for image folders.",
+            EXIT_USAGE,
+        )
+    if args.target is not None:
+        print(
+            f"note: --target {args.target!r} is ignored for an image folder: the "
+            "class of each image is the name of its folder."
+        )
+    images, labels, _ = read_class_folders(args.data, args.image_size, argument="DATA")
+    common = _search_options(args)
+    if args.task == "regression":
+        try:
+            labels = labels.astype("float64")
+        except ValueError:
+            raise DataError(
+                "--task regression on an image folder needs folder names that are "
+                f"numbers (the target of their images). Received: "
+                f"{sorted(set(labels.tolist()))[:5]}. Use --task image to classify."
+            ) from None
+        estimator = ak.ImageRegressor(**common)
+    else:
+        estimator = ak.ImageClassifier(**common)
+    height, width, channels = images.shape[1:]
+    print(
+        f"Fitting {type(estimator).__name__} on {len(images)} images of "
+        f"{height}x{width} pixels, {channels} channel{'s' if channels > 1 else ''}; "
+        + (
+            f"{describe_classes(labels)}."
+            if args.task != "regression"
+            else f"targets {np.min(labels):g} to {np.max(labels):g}."
+        )
+        + _limits(args)
+    )
+    estimator.fit(images, labels, epochs=args.epochs, verbose=args.verbose)
+    return _finish_fit(estimator, args)
+
+
+def _search_options(args) -> dict:
+    return {
+        "time_limit": args.time_limit,
+        "max_trials": args.max_trials,
+        "seed": args.seed,
+        "directory": args.directory,
+    }
+
+
+def _limits(args) -> str:
+    limits = []
+    if args.time_limit is not None:
+        limits.append(f"time limit {args.time_limit:g} s")
+    if args.max_trials is not None:
+        limits.append(f"at most {args.max_trials} trials")
+    if args.epochs is not None:
+        limits.append(f"{args.epochs} epochs per trial")
+    return f" Search: {', '.join(limits)}." if limits else ""
 
 
 def _is_text(column) -> bool:
@@ -91,8 +186,21 @@ def _is_text(column) -> bool:
 
 def _fit(args) -> int:
     import automl_keras as ak
+    from automl_keras.data.image_files import is_image_folder
 
+    if args.task == "image" or (
+        os.path.isdir(args.data) and is_image_folder(args.data)
+    ):
+        if not os.path.exists(args.data):
+            raise FileNotFoundError(f"No such folder: {args.data!r}.")
+        return _fit_images(args)
     frame = _read_table(args.data)
+    if args.target is None:
+        return _error(
+            f"--target is needed for a table: name its label column. Columns of "
+            f"{args.data}: {list(frame.columns)}.",
+            EXIT_USAGE,
+        )
     if args.target not in frame.columns:
         from automl_keras.errors import did_you_mean
 
@@ -103,12 +211,7 @@ def _fit(args) -> int:
         )
         return EXIT_DATA
     task = args.task
-    common = {
-        "time_limit": args.time_limit,
-        "max_trials": args.max_trials,
-        "seed": args.seed,
-        "directory": args.directory,
-    }
+    common = _search_options(args)
     if task == "timeseries" or args.lookback is not None:
         if args.lookback is None:
             print("error: --task timeseries needs --lookback N.", file=sys.stderr)
@@ -120,8 +223,16 @@ def _fit(args) -> int:
             date_column=args.date_column,
             **common,
         )
+        print(
+            f"Fitting TimeSeriesForecaster on {len(frame)} rows of {args.data} "
+            f"(lookback {args.lookback}, horizon {args.horizon})." + _limits(args)
+        )
         estimator.fit(frame, epochs=args.epochs, verbose=args.verbose)
         return _finish_fit(estimator, args)
+    if args.id_column in frame.columns and args.id_column != args.target:
+        # An identifier says nothing about the target: keep it out of the features.
+        frame = frame.drop(columns=args.id_column)
+        print(f"note: the id column {args.id_column!r} is not used as a feature.")
     values = frame[args.target].dropna()
     numeric = values.dtype.kind in "fc" or (
         values.dtype.kind in "iu" and values.nunique() > 20
@@ -143,14 +254,30 @@ def _fit(args) -> int:
     if task.startswith("text"):
         common["text_column"] = features.columns[0]
     estimator = cls(**common)
+    print(
+        f"Fitting {cls.__name__} on {len(frame)} rows of {args.data} "
+        f"(target {args.target!r}, {features.shape[1]} feature column"
+        f"{'s' if features.shape[1] > 1 else ''})." + _limits(args)
+    )
     estimator.fit(frame, target=args.target, epochs=args.epochs, verbose=args.verbose)
     return _finish_fit(estimator, args)
 
 
 def _finish_fit(estimator, args) -> int:
-    print(estimator.leaderboard().head(10).to_string(index=False))
+    board = estimator.leaderboard()
+    columns = [
+        c
+        for c in board.columns
+        if c in ("trial_id", "status", "score", "epochs", "fit_seconds", "num_params")
+        or c.startswith("val_")
+    ]
+    print(f"\nLeaderboard (score: {estimator.objective}), best first:")
+    print(board[columns].head(10).to_string(index=False))
     estimator.save(args.output)
-    print(f"Saved the fitted {type(estimator).__name__} to {args.output}")
+    print(
+        f"Saved the fitted {type(estimator).__name__} to {args.output} "
+        f"(search and refit took {estimator.fit_seconds_:.1f} s)."
+    )
     return EXIT_OK
 
 
@@ -161,6 +288,8 @@ def _predict(args) -> int:
     import automl_keras as ak
 
     estimator = ak.load(args.model)
+    if isinstance(estimator, ak.ImageClassifier | ak.ImageRegressor):
+        return _predict_images(estimator, args)
     frame = _read_table(args.data)
     if isinstance(estimator, ak.TimeSeriesForecaster):
         forecast = np.asarray(estimator.predict(frame)).reshape(estimator.horizon, -1)
@@ -174,6 +303,27 @@ def _predict(args) -> int:
         frame[args.id_column] if args.id_column in frame.columns else range(len(frame))
     )
     out = pd.DataFrame({args.id_column: ids, "prediction": predictions})
+    out.to_csv(args.output, index=False)
+    print(f"Wrote {len(out)} predictions to {args.output}")
+    return EXIT_OK
+
+
+def _predict_images(estimator, args) -> int:
+    import pandas as pd
+
+    from automl_keras.data.image_files import read_images
+
+    height, width, channels = estimator.graph_.inputs[0].profile.shape
+    images, files, resized = read_images(
+        args.data, (height, width), channels, argument="DATA"
+    )
+    if resized:
+        print(
+            f"note: resized {resized} of {len(files)} images to the model's "
+            f"{height}x{width} pixels."
+        )
+    predictions = estimator.predict(images)
+    out = pd.DataFrame({args.id_column: files, "prediction": predictions})
     out.to_csv(args.output, index=False)
     print(f"Wrote {len(out)} predictions to {args.output}")
     return EXIT_OK
@@ -205,60 +355,157 @@ def _export(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="automl-keras",
-        description="Keras-native AutoML: search, refit and export Keras models.",
+        description="Keras-native AutoML: search, refit and export Keras models. "
+        "Run `automl-keras COMMAND --help` for each command's options.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
-        "demo", help="run a small real search on the digits data"
+        "demo",
+        help="run a small real search on scikit-learn's digits",
+        description="Searches an image classifier for scikit-learn's 8x8 digits "
+        "(nothing is downloaded), prints the leaderboard and the test accuracy, "
+        "and writes the exported model to OUTPUT/digits.keras.",
     )
     demo.add_argument(
         "--time-limit", type=float, default=60.0, help="seconds (default 60)"
     )
     demo.add_argument("--max-trials", type=int, default=None)
     demo.add_argument("--output", default="automl_keras_demo", help="output folder")
-    demo.add_argument("--verbose", type=int, default=0)
+    demo.add_argument(
+        "--verbose", type=int, default=1, help="0 silent, 1 one line per trial"
+    )
     demo.set_defaults(run=_demo)
 
     fit = commands.add_parser(
-        "fit", help="search a model for a table, a text column or a time series"
+        "fit",
+        help="search a model for a table, a text column, a time series or images",
+        description="Search, refit and save a model. Prints one line per trial, "
+        "then the leaderboard; the fitted estimator is saved to --output (a "
+        "folder that `predict`, `leaderboard` and `export` read).",
+        epilog=FIT_EXAMPLES + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("data", help="CSV, TSV or Parquet file")
-    fit.add_argument("--target", required=True, help="name of the target column")
+    fit.add_argument(
+        "data",
+        help="CSV, TSV or Parquet file, or a folder of images with one sub-folder "
+        "per class (DATA/cat/1.png, DATA/dog/2.png)",
+    )
+    fit.add_argument(
+        "--target",
+        default=None,
+        help="name of the target column (needed for tables; image folders take "
+        "the class from each image's folder name)",
+    )
     fit.add_argument(
         "--task",
-        choices=["auto", "classification", "regression", "text", "timeseries"],
+        choices=[
+            "auto",
+            "classification",
+            "regression",
+            "image",
+            "text",
+            "timeseries",
+        ],
         default="auto",
-        help="auto: text when the only other column holds sentences, else a table; "
-        "classification or regression from the target (numbers with more than 20 "
-        "values are regression)",
+        help="auto: image for a folder of class folders; text when the only "
+        "other column holds sentences; else a table, classification or regression "
+        "from the target (numbers with more than 20 values are regression). "
+        "regression on an image folder reads numeric folder names as targets",
+    )
+    fit.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        default=None,
+        help="images: resize every image to this size (needed when their sizes differ)",
+    )
+    fit.add_argument(
+        "--id-column",
+        default="id",
+        help="tables: a column of row identifiers, left out of the features "
+        "(default: id)",
     )
     fit.add_argument("--lookback", type=int, default=None, help="timeseries: window")
     fit.add_argument("--horizon", type=int, default=1, help="timeseries: steps ahead")
     fit.add_argument("--date-column", default=None, help="timeseries: date column")
-    fit.add_argument("--time-limit", type=float, default=None, help="seconds")
-    fit.add_argument("--max-trials", type=int, default=None)
+    fit.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="wall-clock seconds for the whole search and refit",
+    )
+    fit.add_argument(
+        "--max-trials",
+        type=int,
+        default=None,
+        help="most models to try (default: 10 without --time-limit)",
+    )
     fit.add_argument(
         "--epochs", type=int, default=None, help="per trial (default: early stopping)"
     )
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--directory", default=None, help="search project folder")
-    fit.add_argument("--output", default="automl_keras_model", help="estimator folder")
-    fit.add_argument("--verbose", type=int, default=1)
+    fit.add_argument(
+        "--directory",
+        default=None,
+        help="folder for the search's trials (default: a temporary folder)",
+    )
+    fit.add_argument(
+        "--output",
+        default="automl_keras_model",
+        help="folder to save the fitted estimator in (default: automl_keras_model)",
+    )
+    fit.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        help="0 silent, 1 one line per trial (default), 2 also Keras progress bars",
+    )
     fit.set_defaults(run=_fit)
 
-    predict = commands.add_parser("predict", help="predict with a saved estimator")
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a saved estimator and write a submission file",
+        description="Writes a CSV with an id column and a `prediction` column: "
+        "for a table, the --id-column values when the table has that column, "
+        "else row numbers; for images, each file's name (its path below DATA); "
+        "for a time series, one row per step ahead.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     predict.add_argument("model", help="folder written by `fit`")
-    predict.add_argument("data", help="CSV or Parquet file")
-    predict.add_argument("--output", default="predictions.csv")
-    predict.add_argument("--id-column", default="id")
+    predict.add_argument(
+        "data",
+        help="CSV, TSV or Parquet file; for an image model, a folder of images "
+        "(or one image), resized to the model's size when needed",
+    )
+    predict.add_argument(
+        "--output", default="predictions.csv", help="default: predictions.csv"
+    )
+    predict.add_argument(
+        "--id-column", default="id", help="name of the id column (default: id)"
+    )
     predict.set_defaults(run=_predict)
 
-    board = commands.add_parser("leaderboard", help="print a saved search's trials")
+    board = commands.add_parser(
+        "leaderboard",
+        help="print a saved search's trials",
+        description="Prints every trial of the search behind a saved estimator, "
+        "best first: score, epochs, seconds, parameters and hyperparameters.",
+    )
     board.add_argument("model", help="folder written by `fit`")
     board.set_defaults(run=_leaderboard)
 
-    export = commands.add_parser("export", help="export a saved estimator's model")
+    export = commands.add_parser(
+        "export",
+        help="export a saved estimator's model",
+        description="Writes the saved estimator's model, which takes raw inputs, "
+        "as a .keras file, a TensorFlow SavedModel folder or a TensorFlow Lite "
+        "file.",
+    )
     export.add_argument("model", help="folder written by `fit`")
     export.add_argument(
         "--format",
@@ -277,15 +524,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list | None = None) -> int:
-    """Entry point of the `automl-keras` command."""
-    args = build_parser().parse_args(argv)
-    from automl_keras.errors import AutoMLError
+    """Entry point of the `automl-keras` command.
+
+    Args:
+        argv: The arguments (default: `sys.argv[1:]`).
+
+    Returns:
+        The exit code: 0 on success, 2 for a wrong command line, 3 for
+        unusable data or options, 4 when no trial of the search succeeded,
+        130 when interrupted before any trial finished.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error argparse reported
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    from automl_keras.errors import AutoMLError, SearchError
 
     try:
         return args.run(args)
-    except (AutoMLError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_DATA
+    except SearchError as error:
+        return _error(str(error), EXIT_SEARCH)
+    except (AutoMLError, FileNotFoundError, ImportError) as error:
+        return _error(str(error), EXIT_DATA)
+    except KeyboardInterrupt:
+        return _error("interrupted.", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 Every row runs in its own process (so peak RSS is the row's own) and prints one
 JSON line; the parent saves each result under `bench/results/` and writes
-`docs/benchmarks.md` from all saved results, so rows can be re-run one at a time.
+`docs/benchmarks.md` and the plot `docs/img/benchmarks.png` from all saved
+results, so rows can be re-run one at a time.
 
+    bash bench/run_all.sh                        # everything: rows, memory, morphism
     python bench/run.py                          # all rows, each its own time_limit
     python bench/run.py --rows sst2
     python bench/run.py --rows adult --time-limit 60 --no-write
+    python bench/run.py --report-only            # table and plot from saved results
 """
 
 from __future__ import annotations
@@ -47,7 +50,17 @@ TARGETS = {
     "sst2": "accuracy >= 0.84",
     "temperatures": "mae <= 1.70 (one step ahead)",
 }
+#: The metric each row is judged by, its target, and whether higher is better.
+TARGET_VALUES = {
+    "adult": ("accuracy", 0.872, True),
+    "california": ("rmse", 0.47, False),
+    "mnist": ("accuracy", 0.980, True),
+    "sst2": ("accuracy", 0.84, True),
+    "temperatures": ("mae", 1.70, False),
+}
 LOOKBACK = 30
+#: Where the report's plot goes, relative to the report.
+PLOT = os.path.join("img", "benchmarks.png")
 
 
 def _peak_rss_mb() -> float:
@@ -253,7 +266,19 @@ def run_automl(row: str, time_limit: float, tuner: str, seed: int) -> dict:
     }
 
 
+def _version(*distributions: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in distributions:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
 def _machine() -> str:
+    """Cores, CPU model, memory, and the Python, TensorFlow and Keras versions."""
     model = platform.processor() or "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
@@ -263,7 +288,16 @@ def _machine() -> str:
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        memory = f", {memory:.0f} GiB memory"
+    except (ValueError, OSError, AttributeError):
+        memory = ""
+    return (
+        f"{os.cpu_count()} cores, {model}{memory}, Python "
+        f"{platform.python_version()}, TensorFlow "
+        f"{_version('tensorflow', 'tensorflow-cpu')}, Keras {_version('keras')}"
+    )
 
 
 def _format(value, digits=4):
@@ -296,15 +330,82 @@ def saved_results() -> list:
     return results
 
 
+def plot_results(results: list, path: str) -> str | None:
+    """Draws each row's metric for automl_keras and its baseline, with the target.
+
+    One panel per row; a dashed line marks the target of BENCHMARKS.md. Written
+    as a PNG to `path` (needs matplotlib; returns None without it).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot.", file=sys.stderr)
+        return None
+    rows = [row for row in ROWS if any(r["row"] == row for r in results)]
+    figure, axes = plt.subplots(
+        1, len(rows), figsize=(2.9 * len(rows), 2.8), squeeze=False
+    )
+    for ax, row in zip(axes[0], rows):
+        metric, target, higher = TARGET_VALUES[row]
+        shown = [r for r in results if r["row"] == row and metric in r["metrics"]]
+        names = [
+            "automl_keras" if r["system"].startswith("automl_keras") else "baseline"
+            for r in shown
+        ]
+        values = [r["metrics"][metric] for r in shown]
+        colours = ["tab:red" if n == "automl_keras" else "tab:grey" for n in names]
+        ax.scatter(values, range(len(values)), color=colours, s=60, zorder=3)
+        for y, value in enumerate(values):
+            ax.annotate(
+                f"{value:.3f}",
+                (value, y),
+                textcoords="offset points",
+                xytext=(0, 7),
+                ha="center",
+                fontsize=8,
+            )
+        ax.axvline(target, color="tab:green", linestyle="--", label="target")
+        span = max(values + [target]) - min(values + [target]) or abs(target) * 0.05
+        ax.set_xlim(
+            min(values + [target]) - 0.3 * span, max(values + [target]) + 0.3 * span
+        )
+        ax.set_yticks(range(len(values)), names)
+        ax.set_ylim(-0.7, len(values) - 0.3)
+        ax.set_title(f"{row}\n{metric}, {'higher' if higher else 'lower'} is better")
+        ax.title.set_fontsize(9)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+    return path
+
+
 def write_report(results: list, path: str) -> None:
+    """Writes the table (and the plot beside it) from saved results to `path`.
+
+    Sections that other scripts wrote after a `<!-- marker -->` comment are kept.
+    """
     commands = sorted({r.get("command", "") for r in results} - {""})
     dates = sorted({r.get("date", "") for r in results} - {""})
     machines = sorted({r.get("machine", "") for r in results} - {""})
+    plot = plot_results(results, os.path.join(os.path.dirname(path), PLOT))
     lines = [
         "# Benchmarks",
         "",
         f"Measured {', '.join(dates)} on {'; '.join(machines)}.",
         "Commands: " + ", ".join(f"`{c}`" for c in commands) + ".",
+        "",
+        "One command runs everything on this page (rows and baselines, memory, "
+        "morphism): `bash bench/run_all.sh`, about an hour on 2 cores. "
+        "`python bench/run.py --report-only` rebuilds the table and the plot from "
+        "the results saved in `bench/results/` without running anything; it last "
+        f"ran on {_machine()}.",
         "",
         "Protocol: `../shared/BENCHMARKS.md` (fixed split and seed, a wall-clock "
         "`time_limit` for the whole `fit`, scored on the held-out split). Each row and "
@@ -326,6 +427,12 @@ def write_report(results: list, path: str) -> None:
             f"{r.get('trials', '')} | "
             f"{overhead} | {r.get('refit', '')} |"
         )
+    if plot is not None:
+        lines += [
+            "",
+            f"![Each row's metric for automl_keras and its baseline; the dashed line "
+            f"is the target]({PLOT.replace(os.sep, '/')})",
+        ]
     lines += [
         "",
         "Targets (from BENCHMARKS.md, at the time limit shown): "
@@ -369,11 +476,23 @@ def main(argv=None) -> int:
     parser.add_argument("--tuner", default=None, help="default: the task's own")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild the report and plot from bench/results/",
+    )
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     parser.add_argument(
         "--child", nargs=2, metavar=("KIND", "ROW"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = saved_results()
+        if not results:
+            raise SystemExit(f"No saved results in {RESULTS}: run the rows first.")
+        write_report(results, args.output)
+        print(f"Wrote {args.output} from {len(results)} saved results")
+        return 0
     if args.child:
         kind, row = args.child
         if kind == "baseline":

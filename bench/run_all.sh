@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every benchmark, one after the other; each writes its part of docs/benchmarks.md.
+# Every benchmark, one after the other (about an hour on 2 cores); each writes its
+# part of docs/benchmarks.md, run.py also the plot docs/img/benchmarks.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/run.py "$@"

@@ -104,7 +104,9 @@ class BagOfNgramsBlock(_TextBlock):
         ngrams: Largest n-gram size, 1 or 2; searched when None.
         output_mode: "tf_idf", "count" or "multi_hot"; searched when None.
         normalize: L2-normalise each text's vector; searched when None.
-        standardize, max_tokens, name: As for every text block.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
     """
 
     def __init__(
@@ -156,7 +158,9 @@ class _SequenceBlock(_TextBlock):
         word_vectors: Path of a local GloVe-format word-vector file whose
             vectors initialise the embedding, or None.
         dropout: Dropout rate; searched when None.
-        standardize, max_tokens, name: As for every text block.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
 
     The number of tokens per text (`sequence_length`: longer texts are cut,
     shorter ones padded) is searched among the 90th and 99th percentiles of
@@ -230,8 +234,12 @@ class TextCNNBlock(_SequenceBlock):
         filters: Convolution filters; searched when None.
         kernel_size: Convolution width; searched when None.
         num_layers: Convolutions (max pooling between them); searched when None.
-        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
-            As for every sequence block.
+        embedding_dim: Embedding size; searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        dropout: Dropout rate; searched when None.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
     """
 
     mask_zero = False
@@ -288,8 +296,12 @@ class TextRNNBlock(_SequenceBlock):
         units: Units per direction; searched when None.
         num_layers: Stacked recurrent layers; searched when None.
         bidirectional: Read the text both ways; searched when None.
-        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
-            As for every sequence block.
+        embedding_dim: Embedding size; searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        dropout: Dropout rate; searched when None.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
     """
 
     def __init__(
@@ -341,8 +353,12 @@ class TransformerBlock(_SequenceBlock):
         num_heads: Attention heads; searched when None.
         ff_dim: Hidden units of the feed-forward networks; searched when None.
         num_layers: Encoder layers; searched when None.
-        embedding_dim, word_vectors, dropout, standardize, max_tokens, name:
-            As for every sequence block.
+        embedding_dim: Embedding size; searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        dropout: Dropout rate; searched when None.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
     """
 
     def __init__(

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import re
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.node import Node, StructuredFeatures
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 
 def snake_case(name: str) -> str:
@@ -43,7 +47,7 @@ class Block:
                 )
         return Node(self, nodes)
 
-    def build(self, hp, inputs: list):
+    def build(self, hp: keras_tuner.HyperParameters, inputs: list) -> Any:
         """Creates the block's Keras layers for the hyperparameters `hp`.
 
         Args:

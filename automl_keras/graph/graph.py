@@ -22,7 +22,7 @@ class Graph:
         outputs: The nodes produced by heads.
     """
 
-    def __init__(self, inputs, outputs):
+    def __init__(self, inputs: Input | list[Input], outputs: Node | list[Node]):
         self.inputs = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
         self.outputs = list(outputs) if isinstance(outputs, list | tuple) else [outputs]
         for node in self.inputs:

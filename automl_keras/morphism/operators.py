@@ -1683,16 +1683,12 @@ def morphable_layers(
             that morphs only part of a model names that part.
 
     Returns:
-        A dict with keys:
-
-        * ``"widen"``: layer names accepted by :func:`widen` (with any larger
-          width).
-        * ``"deepen"``: layer names accepted by :func:`deepen` with
-          ``activation=None`` (any ``with_batch_norm``).
-        * ``"deepen_relu"``: the subset also accepted with
-          ``activation="relu"``.
-        * ``"skip_add"`` / ``"skip_concat"``: ``(from_layer, to_layer)`` pairs
-          accepted by :func:`add_skip` with that mode.
+        A dict with keys `"widen"` (layer names accepted by `widen`, with any
+        larger width), `"deepen"` (layer names accepted by `deepen` with
+        `activation=None`, any `with_batch_norm`), `"deepen_relu"` (the subset
+        also accepted with `activation="relu"`), and `"skip_add"` and
+        `"skip_concat"` (`(from_layer, to_layer)` pairs accepted by `add_skip`
+        with that mode).
     """
     graph = _Graph(model)
     names = list(graph.entries)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 from automl_keras.blocks.heads import ClassificationHead
 from automl_keras.graph.graph import Graph
 from automl_keras.tasks.base import BaseAutoModel
+
+if TYPE_CHECKING:
+    import keras_tuner
+
+    from automl_keras.graph.node import Input, Node
 
 
 class AutoModel(BaseAutoModel):
@@ -62,12 +68,12 @@ class AutoModel(BaseAutoModel):
 
     def __init__(
         self,
-        inputs,
-        outputs,
+        inputs: Input | list[Input],
+        outputs: Node | list[Node],
         *,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="greedy",
+        tuner: str | keras_tuner.Oracle = "greedy",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,

@@ -8,6 +8,7 @@ import math
 import os
 import tempfile
 import time
+from typing import Any
 
 import keras
 import numpy as np
@@ -238,19 +239,19 @@ class BaseAutoModel(BaseEstimator):
     # -- fit ----------------------------------------------------------------------
     def fit(
         self,
-        x=None,
-        y=None,
+        x: Any = None,
+        y: Any = None,
         *,
-        target=None,
+        target: str | list[str] | None = None,
         validation_split: float = 0.2,
-        validation_data=None,
+        validation_data: tuple | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
         callbacks: list | None = None,
         class_weight: dict | None = None,
-        sample_weight=None,
+        sample_weight: Any = None,
         verbose: int = 1,
-    ):
+    ) -> BaseAutoModel:
         """Searches for the best model, then refits it on all the data.
 
         Args:
@@ -630,8 +631,14 @@ class BaseAutoModel(BaseEstimator):
             return [np.asarray(outputs)]
         return [np.asarray(outputs[h.name]) for h in graph.heads]
 
-    def predict(self, x, *, batch_size: int = 256):
+    def predict(
+        self, x: Any, *, batch_size: int = 256
+    ) -> np.ndarray | list[np.ndarray]:
         """Predicts labels (in the training labels' values and dtype) or values.
+
+        Args:
+            x: Inputs in the same form as for `fit` (without the target).
+            batch_size: Samples per batch.
 
         Returns:
             A numpy array; for several heads, a list in head order.
@@ -659,7 +666,11 @@ class BaseAutoModel(BaseEstimator):
         return {k: float(v) for k, v in result.items()}
 
     def export_model(
-        self, path=None, format: str = "keras", *, trial_id: str | None = None
+        self,
+        path: str | os.PathLike | None = None,
+        format: str = "keras",
+        *,
+        trial_id: str | None = None,
     ) -> keras.Model:
         """The best model: raw inputs in, probabilities or values out.
 
@@ -745,7 +756,7 @@ class BaseAutoModel(BaseEstimator):
         self._check_fitted()
         return reporting.summary(self)
 
-    def plot_search(self, ax=None):
+    def plot_search(self, ax: Any = None) -> Any:
         """Plots trial scores over time and the best so far (needs matplotlib).
 
         Returns:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import ImageBlock
 from automl_keras.graph.graph import Graph
@@ -9,6 +11,9 @@ from automl_keras.graph.node import ImageInput
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 _IMAGE_FIRST_TRIALS = [
     {"image_block/block_type": "vanilla", "image_block/augment": False},
@@ -72,7 +77,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         weights: str | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
@@ -118,7 +123,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         weights: str | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automl_keras.blocks.core import DenseBlock
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.structured import StructuredDataBlock
@@ -10,6 +12,9 @@ from automl_keras.graph.node import StructuredDataInput
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 _STRUCTURED_FIRST_TRIALS = [
     {},
@@ -71,7 +76,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         column_types: dict | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
@@ -111,7 +116,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         column_types: dict | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,

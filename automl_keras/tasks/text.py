@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.text import TextBlock
 from automl_keras.graph.graph import Graph
@@ -9,6 +11,9 @@ from automl_keras.graph.node import TextInput
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 #: Strong first trials: a bag of bigrams first (a hard baseline on short
 #: texts), then one of each sequence model with sensible sizes.
@@ -102,7 +107,7 @@ class TextClassifier(ClassifierMixin, _TextTask):
         text_column: str | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
@@ -152,7 +157,7 @@ class TextRegressor(RegressorMixin, _TextTask):
         text_column: str | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 from sklearn.metrics import r2_score
 
@@ -19,6 +21,9 @@ from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TimeSeriesInput
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
+
+if TYPE_CHECKING:
+    import keras_tuner
 
 _FIRST_TRIALS = [
     {
@@ -81,7 +86,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         block_type: str | None = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
-        tuner="morphism",
+        tuner: str | keras_tuner.Oracle = "morphism",
         objective: str | list = "val_loss",
         seed: int | None = None,
         directory: str | None = None,
@@ -171,7 +176,9 @@ class TimeSeriesForecaster(BaseAutoModel):
         values = values.reshape(len(values), self.horizon, len(self._targets))
         return values[..., 0] if len(self._targets) == 1 else values
 
-    def predict(self, x, *, rolling: bool = False, batch_size: int = 256):
+    def predict(
+        self, x: Any, *, rolling: bool = False, batch_size: int = 256
+    ) -> np.ndarray:
         """Forecasts in the targets' own units.
 
         Args:
