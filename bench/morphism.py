@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -24,7 +23,25 @@ import run as harness  # noqa: E402
 ROWS = ("mnist", "adult")
 
 
-def search(row: str, tuner: str, time_limit: float, seed: int) -> dict:
+def search(
+    row: str,
+    tuner: str,
+    time_limit: float,
+    seed: int,
+    *,
+    project: str = "morph",
+    **options,
+) -> dict:
+    """One search on mnist_5k or adult; scores, trials and epochs trained.
+
+    Args:
+        row: "mnist" or "adult".
+        tuner: The tuner name.
+        time_limit: Seconds for the whole fit.
+        seed: The search's seed.
+        project: Prefix of the search folder's name.
+        **options: More estimator arguments (e.g. `zero_cost`).
+    """
     from sklearn.metrics import accuracy_score
 
     import automl_keras as ak
@@ -36,8 +53,9 @@ def search(row: str, tuner: str, time_limit: float, seed: int) -> dict:
         time_limit=time_limit,
         tuner=tuner,
         seed=seed,
-        project_name=f"morph_{row}_{tuner}",
+        project_name=f"{project}_{row}_{tuner}",
         **kwargs,
+        **options,
     )
     started = time.monotonic()
     estimator.fit(x_train, y_train, verbose=0)
@@ -57,6 +75,7 @@ def search(row: str, tuner: str, time_limit: float, seed: int) -> dict:
         else 0,
         "epochs_trained": int(completed["epochs"].sum()),
         "fit_seconds": time.monotonic() - started,
+        "zero_cost_spearman": board.attrs.get("zero_cost_spearman"),
     }
 
 
@@ -213,13 +232,7 @@ def main(argv=None) -> int:
             "--seed",
             str(args.seed),
         ]
-        output = subprocess.run(command, capture_output=True, text=True, check=False)
-        found = [ln for ln in output.stdout.splitlines() if ln.startswith("RESULT ")]
-        if not found:
-            print(output.stdout[-2000:], output.stderr[-4000:], file=sys.stderr)
-            raise SystemExit(f"{row}/{tuner} failed")
-        result = json.loads(found[-1][len("RESULT ") :])
-        print(json.dumps(result), flush=True)
+        result = harness.child_result(command, f"{row}/{tuner}")
         if row == "epochs":
             epochs = result
         else:

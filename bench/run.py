@@ -467,6 +467,18 @@ def replace_section(path: str, marker: str, section: str) -> None:
         f.write(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
 
 
+def child_result(command: list, what: str) -> dict:
+    """Runs a benchmark child process; returns the dict it printed as RESULT."""
+    output = subprocess.run(command, capture_output=True, text=True, check=False)
+    found = [ln for ln in output.stdout.splitlines() if ln.startswith("RESULT ")]
+    if not found:
+        print(output.stdout[-2000:], output.stderr[-4000:], file=sys.stderr)
+        raise SystemExit(f"{what} failed.")
+    result = json.loads(found[-1][len("RESULT ") :])
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
@@ -518,17 +530,7 @@ def main(argv=None) -> int:
             ]
             if args.tuner:
                 command += ["--tuner", args.tuner]
-            output = subprocess.run(
-                command, capture_output=True, text=True, check=False
-            )
-            found = [
-                ln for ln in output.stdout.splitlines() if ln.startswith("RESULT ")
-            ]
-            if not found:
-                print(output.stdout[-2000:], output.stderr[-4000:], file=sys.stderr)
-                raise SystemExit(f"The {kind} run of {row} failed.")
-            result = json.loads(found[-1][len("RESULT ") :])
-            print(json.dumps(result), flush=True)
+            result = child_result(command, f"The {kind} run of {row}")
             results.append(result)
             if not args.no_write:
                 shown = " ".join(["python bench/run.py"] + (argv or sys.argv[1:]))

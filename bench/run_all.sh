@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 python bench/run.py "$@"
 python bench/memory.py
 python bench/morphism.py
+python bench/oracles.py

@@ -24,7 +24,9 @@ import os
 import statistics
 import tempfile
 import time
+from typing import Any
 
+import keras
 import keras_tuner
 import numpy as np
 
@@ -34,7 +36,7 @@ from automl_keras.errors import ConfigurationError, did_you_mean
 COSTS = ("params", "latency", "size")
 
 
-def parse_objectives(objective) -> list:
+def parse_objectives(objective: str | keras_tuner.Objective | list) -> list:
     """The objectives as `[(name, direction)]`, the oracle's own first.
 
     Args:
@@ -120,7 +122,7 @@ def dominates(a, b) -> bool:
     return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
 
 
-def non_dominated_sort(points) -> list:
+def non_dominated_sort(points: list) -> list:
     """Fronts of indices: the non-dominated points first, then the next ...
 
     Args:
@@ -155,7 +157,7 @@ def non_dominated_sort(points) -> list:
     return fronts
 
 
-def crowding_distance(points, front: list) -> dict:
+def crowding_distance(points: list, front: list) -> dict:
     """NSGA-II crowding distance of each index in `front` (boundaries: inf)."""
     distance = {i: 0.0 for i in front}
     if len(front) <= 2:
@@ -173,7 +175,7 @@ def crowding_distance(points, front: list) -> dict:
     return distance
 
 
-def nsga_order(points) -> list:
+def nsga_order(points: list) -> list:
     """Indices best first: by front, then by larger crowding distance."""
     order = []
     for front in non_dominated_sort(points):
@@ -182,7 +184,7 @@ def nsga_order(points) -> list:
     return order
 
 
-def measure_latency_ms(model, batch, repeats: int = 5) -> float:
+def measure_latency_ms(model: keras.Model, batch: Any, repeats: int = 5) -> float:
     """Median inference time per example (ms) of `model` on one batch.
 
     The first call (tracing) is not counted.
@@ -214,7 +216,7 @@ def quiet_tracing():
         logger.setLevel(level)
 
 
-def measure_size_mb(model) -> float:
+def measure_size_mb(model: keras.Model) -> float:
     """Size in megabytes of the model saved as a `.keras` file."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.keras")

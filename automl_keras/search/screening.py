@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import logging
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -40,7 +41,7 @@ MAX_UNITS_PER_LAYER = 4096
 _NONLINEAR = ("relu", "relu6", "gelu", "elu", "selu", "swish", "silu", "leaky_relu")
 
 
-def naswot_score(model: keras.Model, batch, seed: int = 0) -> float:
+def naswot_score(model: keras.Model, batch: Any, seed: int = 0) -> float:
     """The NASWOT score of an untrained model on a batch of raw inputs.
 
     Args:
@@ -114,9 +115,9 @@ class Screener:
 
     def __init__(
         self,
-        hypermodel,
+        hypermodel: Any,
         *,
-        batch=None,
+        batch: Any = None,
         max_params: int | None = None,
         proxy: str | None = None,
         candidates: int = 8,

@@ -15,6 +15,8 @@ trials by that order (elitism) instead of the most recent ones.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
@@ -48,7 +50,7 @@ class EvolutionOracle(BudgetedOracle, keras_tuner.Oracle):
         population_size: int = 8,
         sample_size: int = 3,
         crossover_probability: float = 0.2,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.initial_hps = list(initial_hps or [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
@@ -29,7 +31,7 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
         **kwargs: Passed to `keras_tuner.Oracle` (objective, max_trials, seed...).
     """
 
-    def __init__(self, initial_hps: list | None = None, **kwargs):
+    def __init__(self, initial_hps: list | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.initial_hps = list(initial_hps or [])
 

@@ -22,6 +22,7 @@ import json
 import math
 import random
 import warnings
+from typing import Any
 
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
@@ -54,7 +55,7 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         num_candidates: int = 24,
         max_parents: int = 3,
         beta: float = 2.576,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.initial_hps = list(initial_hps or [])

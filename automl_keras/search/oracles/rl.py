@@ -22,6 +22,7 @@ the oracle's saved state, so a resumed search continues where it stopped.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras_tuner
 import numpy as np
@@ -51,7 +52,7 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
         initial_hps: list | None = None,
         learning_rate: float = 0.5,
         baseline_decay: float = 0.8,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.initial_hps = list(initial_hps or [])

@@ -1,0 +1,1 @@
+"""The search layer: oracles propose, the trial runner trains, budgets hold."""
