@@ -11,7 +11,6 @@ same child architecture trained from scratch.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -198,16 +197,7 @@ def write_section(results: list, epochs: dict, command: str, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--time-limit", type=float, default=180.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--output", default=os.path.join(harness.ROOT, "docs", "benchmarks.md")
-    )
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = harness.comparison_parser(__doc__, ROWS, 180.0).parse_args(argv)
     if args.child:
         row, tuner = args.child
         result = (

@@ -11,7 +11,6 @@ trials (Spearman). Each search runs in its own process.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -59,16 +58,7 @@ def write_section(results: list, command: str, path: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--time-limit", type=float, default=90.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--output", default=os.path.join(harness.ROOT, "docs", "benchmarks.md")
-    )
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = harness.comparison_parser(__doc__, ROWS, 90.0).parse_args(argv)
     labels = {label: (tuner, options) for label, tuner, options in STRATEGIES}
     if args.child:
         row, label = args.child

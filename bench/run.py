@@ -467,6 +467,18 @@ def replace_section(path: str, marker: str, section: str) -> None:
         f.write(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
 
 
+def comparison_parser(doc: str, rows: tuple, time_limit: float):
+    """The command line shared by the comparison benchmarks (one child per run)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--rows", nargs="+", default=list(rows), choices=rows)
+    parser.add_argument("--time-limit", type=float, default=time_limit)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    return parser
+
+
 def child_result(command: list, what: str) -> dict:
     """Runs a benchmark child process; returns the dict it printed as RESULT."""
     output = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from automl_keras.blocks.heads import ClassificationHead
 from automl_keras.graph.graph import Graph
 from automl_keras.tasks.base import BaseAutoModel
+from automl_keras.tasks.common import CONSTRAINT_ARGS_DOC
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -54,16 +55,6 @@ class AutoModel(BaseAutoModel):
         max_consecutive_failures: Failed trials in a row that end the search.
         ensemble_size: Average the best k trials when that beats the best one.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
-        max_params: Largest parameter count a trial may have; larger
-            proposals are refused before training (None: no limit).
-        max_latency_ms: Slowest inference a trial may have, in milliseconds
-            per example measured on this machine; slower trials are marked
-            infeasible after training (None: no limit).
-        zero_cost: "naswot" scores `zero_cost_candidates` proposals per trial
-            at initialisation (no training) and trains the best-scoring one;
-            the leaderboard reports the proxy's Spearman correlation with
-            the trained scores. None (default) trains every proposal.
-        zero_cost_candidates: Proposals scored per trial with `zero_cost`.
     """
 
     def __init__(
@@ -115,3 +106,6 @@ class AutoModel(BaseAutoModel):
         """Class probabilities of each classification head (others: values)."""
         outputs = self._raw_outputs(x, batch_size)
         return outputs[0] if len(outputs) == 1 else outputs
+
+
+AutoModel.__doc__ += CONSTRAINT_ARGS_DOC

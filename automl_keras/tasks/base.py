@@ -95,12 +95,24 @@ class BaseAutoModel(BaseEstimator):
                     "tensorboard_dir=None. Received: "
                     f"tensorboard_dir={self.tensorboard_dir!r}."
                 )
-        for name, minimum in (("max_consecutive_failures", 0), ("ensemble_size", 1)):
+        for name, minimum, optional in (
+            ("max_consecutive_failures", 0, False),
+            ("ensemble_size", 1, False),
+            ("max_params", 1, True),
+            ("zero_cost_candidates", 1, False),
+        ):
             value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < minimum:
+            if optional and value is None:
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | np.integer)
+                or value < minimum
+            ):
                 raise ConfigurationError(
-                    f"{name} must be an integer >= {minimum}. Received: "
-                    f"{name}={value!r}."
+                    f"{name} must be an integer >= {minimum}"
+                    + (" or None" if optional else "")
+                    + f". Received: {name}={value!r}."
                 )
         if self.seed is not None and not isinstance(self.seed, int | np.integer):
             raise ConfigurationError(
@@ -110,16 +122,6 @@ class BaseAutoModel(BaseEstimator):
         self._check_search_constraints()
 
     def _check_search_constraints(self) -> None:
-        max_params = self.max_params
-        if max_params is not None and (
-            isinstance(max_params, bool)
-            or not isinstance(max_params, int | np.integer)
-            or max_params < 1
-        ):
-            raise ConfigurationError(
-                "max_params must be an integer >= 1 or None. Received: "
-                f"max_params={max_params!r}."
-            )
         latency = self.max_latency_ms
         if latency is not None and (
             isinstance(latency, bool)
@@ -134,16 +136,6 @@ class BaseAutoModel(BaseEstimator):
             raise ConfigurationError(
                 f"Unknown zero_cost proxy {self.zero_cost!r}. Expected None or one "
                 f"of {list(PROXIES)}.{did_you_mean(self.zero_cost, PROXIES)}"
-            )
-        candidates = self.zero_cost_candidates
-        if (
-            isinstance(candidates, bool)
-            or not isinstance(candidates, int | np.integer)
-            or candidates < 1
-        ):
-            raise ConfigurationError(
-                "zero_cost_candidates must be an integer >= 1. Received: "
-                f"zero_cost_candidates={candidates!r}."
             )
 
     @property

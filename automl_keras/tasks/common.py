@@ -26,6 +26,10 @@ SEARCH_ARGS_DOC = """
         ensemble_size: With k > 1, the best k trials' models are averaged when
             that beats the best single model on validation data.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
+"""
+
+#: The constraint and screening arguments (also on `AutoModel`).
+CONSTRAINT_ARGS_DOC = """
         max_params: Largest parameter count a trial may have; larger
             proposals are refused before training (None: no limit).
         max_latency_ms: Slowest inference a trial may have, in milliseconds
@@ -37,3 +41,5 @@ SEARCH_ARGS_DOC = """
             the trained scores. None (default) trains every proposal.
         zero_cost_candidates: Proposals scored per trial with `zero_cost`.
 """
+
+SEARCH_ARGS_DOC += CONSTRAINT_ARGS_DOC.lstrip("\n")

@@ -179,9 +179,15 @@ class BudgetedOracle:
 
     def _unseen_random_values(self, seen: set) -> dict | None:
         rng = self.rng()
-        for _ in range(MAX_ATTEMPTS):
-            values = random_values(self.hyperparameters, rng)
-            if values_key(self.complete_values(values)) not in seen:
+        return self.untried(
+            lambda: random_values(self.hyperparameters, rng), seen, MAX_ATTEMPTS
+        )
+
+    def untried(self, sample, tried: set, attempts: int = 100) -> dict | None:
+        """The first of `attempts` calls of `sample()` whose values are new."""
+        for _ in range(attempts):
+            values = sample()
+            if values_key(self.complete_values(values)) not in tried:
                 return values
         return None
 
@@ -218,6 +224,11 @@ class BudgetedOracle:
                 return values
         return None
 
+    def initial_response(self, tried: set) -> dict | None:
+        """A "run these values" response for the next untried first trial."""
+        values = self.next_initial_values(tried)
+        return None if values is None else proposal(values)
+
     def stop_response(self) -> dict | None:
         """The "stop the search" response once the budget is spent, else None."""
         budget = self.budget
@@ -243,6 +254,13 @@ def active_values(hyperparameters) -> dict:
         for hp in hyperparameters.space
         if hyperparameters.is_active(hp) and hp.name in hyperparameters.values
     }
+
+
+def proposal(values: dict | None) -> dict:
+    """The `populate_space` response that runs `values` (None: stop)."""
+    if values is None:
+        return {"status": TrialStatus.STOPPED, "values": None}
+    return {"status": TrialStatus.RUNNING, "values": values}
 
 
 def is_fresh(values: dict) -> bool:

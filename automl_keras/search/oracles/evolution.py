@@ -25,8 +25,8 @@ from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     mutate_values,
+    proposal,
     random_values,
-    values_key,
 )
 
 
@@ -75,23 +75,22 @@ class EvolutionOracle(BudgetedOracle, keras_tuner.Oracle):
 
     def propose(self, trial_id):
         tried = self.tried_keys()
-        values = self.next_initial_values(tried)
-        if values is not None:
-            return {"status": TrialStatus.RUNNING, "values": values}
+        first = self.initial_response(tried)
+        if first:
+            return first
         rng = self.rng()
         members = self.population()
-        for _ in range(100):
+
+        def sample() -> dict:
             if len(members) < self.population_size:
-                values = random_values(self.hyperparameters, rng)
-            else:
-                parent = self._tournament(members, rng)
-                if rng.random() < self.crossover_probability:
-                    other = self._tournament(members, rng)
-                    parent = self._crossover(parent, other, rng)
-                values = mutate_values(self.hyperparameters, parent, rng)
-            if values_key(self.complete_values(values)) not in tried:
-                return {"status": TrialStatus.RUNNING, "values": values}
-        return {"status": TrialStatus.STOPPED, "values": None}
+                return random_values(self.hyperparameters, rng)
+            parent = self._tournament(members, rng)
+            if rng.random() < self.crossover_probability:
+                other = self._tournament(members, rng)
+                parent = self._crossover(parent, other, rng)
+            return mutate_values(self.hyperparameters, parent, rng)
+
+        return proposal(self.untried(sample, tried))
 
     def _tournament(self, members: list, rng) -> dict:
         """The values of the best of `sample_size` members drawn at random."""

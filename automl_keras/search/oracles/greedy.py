@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import keras_tuner
-from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     mutate_values,
+    proposal,
     random_values,
-    values_key,
 )
 
 
@@ -37,21 +36,19 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
 
     def propose(self, trial_id):
         tried = self.tried_keys()
-        values = self.next_initial_values(tried)
-        if values is not None:
-            return {"status": TrialStatus.RUNNING, "values": values}
+        first = self.initial_response(tried)
+        if first:
+            return first
         rng = self.rng()
         best = self.get_best_trials(1)
-        for _ in range(100):
+
+        def sample() -> dict:
             if best:
-                values = mutate_values(
-                    self.hyperparameters, active_values(best[0].hyperparameters), rng
-                )
-            else:
-                values = random_values(self.hyperparameters, rng)
-            if values_key(self.complete_values(values)) not in tried:
-                return {"status": TrialStatus.RUNNING, "values": values}
-        return {"status": TrialStatus.STOPPED, "values": None}
+                start = active_values(best[0].hyperparameters)
+                return mutate_values(self.hyperparameters, start, rng)
+            return random_values(self.hyperparameters, rng)
+
+        return proposal(self.untried(sample, tried))
 
     def get_state(self):
         state = super().get_state()

@@ -68,9 +68,9 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         self.has_checkpoint = lambda trial_id: False
 
     def propose(self, trial_id):
-        values = self.next_initial_values(self.tried_keys())
-        if values is not None:
-            return {"status": TrialStatus.RUNNING, "values": values}
+        first = self.initial_response(self.tried_keys())
+        if first:
+            return first
         rng = self.rng()
         if rng.random() < self.morph_probability:
             values = self.propose_morph(rng)

@@ -32,7 +32,7 @@ from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     choices_of,
-    values_key,
+    proposal,
 )
 
 
@@ -143,19 +143,15 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
     def propose(self, trial_id):
         self.learn()
         tried = self.tried_keys()
-        values = self.next_initial_values(tried)
-        if values is not None:
-            return {"status": TrialStatus.RUNNING, "values": values}
+        first = self.initial_response(tried)
+        if first:
+            return first
         rng = self.rng()
-        for _ in range(200):
-            values = self.sample(rng)
-            if values_key(self.complete_values(values)) not in tried:
-                return {"status": TrialStatus.RUNNING, "values": values}
-        # The policy has concentrated on tried values: explore uniformly.
-        values = self._unseen_random_values(tried)
-        if values is not None:
-            return {"status": TrialStatus.RUNNING, "values": values}
-        return {"status": TrialStatus.STOPPED, "values": None}
+        values = self.untried(lambda: self.sample(rng), tried, attempts=200)
+        if values is None:
+            # The policy has concentrated on tried values: explore uniformly.
+            values = self._unseen_random_values(tried)
+        return proposal(values)
 
     def get_state(self):
         state = super().get_state()
