@@ -49,6 +49,8 @@ def save_estimator(estimator, path: str) -> None:
         "ensemble": estimator.ensemble_,
         "fit_seconds": estimator.fit_seconds_,
         "refit_seconds": getattr(estimator, "refit_seconds_", 0.0),
+        "pareto_trial_ids": getattr(estimator, "pareto_trial_ids_", []),
+        "leaderboard_attrs": dict(estimator.leaderboard_.attrs),
     }
     estimator.best_model_.save(os.path.join(path, MODEL_FILE))
     estimator.leaderboard_.to_csv(os.path.join(path, LEADERBOARD_FILE), index=False)
@@ -95,6 +97,8 @@ def load_estimator(path: str):
     estimator.leaderboard_ = pd.read_csv(
         os.path.join(path, LEADERBOARD_FILE), dtype={"trial_id": str}
     )
+    estimator.leaderboard_.attrs.update(state.get("leaderboard_attrs", {}))
+    estimator.pareto_trial_ids_ = state.get("pareto_trial_ids", [])
     estimator.project_dir_ = None
     if graph.heads[0].task == "classification" and len(graph.heads) == 1:
         estimator.classes_ = encoders[0].classes_array

@@ -365,6 +365,15 @@ def test_multi_objective_search_keeps_the_pareto_front(tmp_path):
         )
     with pytest.raises(ConfigurationError, match="No trial '99'"):
         clf.export_model(trial_id="99")
+    # A saved estimator keeps its front and the proxy's correlation.
+    clf.save(tmp_path / "saved")
+    loaded = ak.StructuredDataClassifier.load(tmp_path / "saved")
+    assert loaded.pareto_front()["trial_id"].tolist() == front["trial_id"].tolist()
+    assert loaded.leaderboard().attrs["zero_cost_spearman"] == pytest.approx(
+        board.attrs["zero_cost_spearman"], nan_ok=True
+    )
+    with pytest.raises(ak.NotFittedError, match="loaded from disk"):
+        loaded.export_model(trial_id=front["trial_id"].iloc[0])
 
 
 def test_max_params_refuses_proposals_before_training(tmp_path):
