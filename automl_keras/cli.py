@@ -151,13 +151,31 @@ def _fit_images(args) -> int:
     return _finish_fit(estimator, args)
 
 
+#: The tuner names (`automl_keras.search.oracles.TUNERS`, kept here so that
+#: `--help` does not start TensorFlow; a test checks they agree).
+TUNER_NAMES = (
+    "greedy",
+    "random",
+    "bayesian",
+    "hyperband",
+    "morphism",
+    "evolution",
+    "rl",
+)
+
+
 def _search_options(args) -> dict:
-    return {
+    options = {
         "time_limit": args.time_limit,
         "max_trials": args.max_trials,
         "seed": args.seed,
         "directory": args.directory,
     }
+    if args.tuner is not None:
+        options["tuner"] = args.tuner
+    if args.max_params is not None:
+        options["max_params"] = args.max_params
+    return options
 
 
 def _limits(args) -> str:
@@ -446,6 +464,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument(
         "--epochs", type=int, default=None, help="per trial (default: early stopping)"
+    )
+    fit.add_argument(
+        "--tuner",
+        choices=TUNER_NAMES,
+        default=None,
+        help="search strategy (default: the task's own, morphism)",
+    )
+    fit.add_argument(
+        "--max-params",
+        type=int,
+        default=None,
+        help="largest model allowed, in parameters (refused before training)",
     )
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument(

@@ -224,3 +224,19 @@ def test_table_needs_a_target(tmp_path, capsys):
     structured_frame(20).to_csv(tmp_path / "t.csv", index=False)
     assert cli.main(["fit", str(tmp_path / "t.csv")]) == 2
     assert "--target is needed for a table" in capsys.readouterr().err
+
+
+def test_tuner_and_max_params_options(tmp_path):
+    from automl_keras.search.oracles import TUNERS
+
+    assert cli.TUNER_NAMES == TUNERS
+    structured_frame(60).to_csv(tmp_path / "train.csv", index=False)
+    model = str(tmp_path / "model")
+    args = ["fit", str(tmp_path / "train.csv"), "--target", "label", "--output", model]
+    args += ["--tuner", "rl", "--max-params", "5000", *FAST]
+    assert cli.main(args) == 0
+    import automl_keras as ak
+
+    estimator = ak.StructuredDataClassifier.load(model)
+    assert estimator.tuner == "rl" and estimator.max_params == 5000
+    assert (estimator.leaderboard()["num_params"] <= 5000).all()
