@@ -281,6 +281,13 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def prune_checkpoints(self) -> None:
         """Deletes the weights of all but the best `max_checkpoints` trials."""
         keep = {t.trial_id for t in self.oracle.get_best_trials(self.max_checkpoints)}
+        # Trials running in parallel may still be loading their parent's weights.
+        for trial in self.oracle.trials.values():
+            if trial.status == TrialStatus.RUNNING:
+                values = trial.hyperparameters.values
+                for key in (morph.PARENT, "tuner/trial_id"):
+                    if values.get(key):
+                        keep.add(str(values[key]))
         for trial_id, trial in self.oracle.trials.items():
             if trial_id in keep or trial.status == TrialStatus.RUNNING:
                 continue

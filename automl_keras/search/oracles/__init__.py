@@ -24,10 +24,15 @@ class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
     """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget."""
 
     def populate_space(self, trial_id):
+        stop = self.stop_response()
+        if stop:
+            return stop
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return self.stop_response() or super().populate_space(trial_id)
+            # KerasTuner counts running trials as pessimistic hallucinated
+            # observations; a proposal may still round onto a running one.
+            return self.distinct_from_running(super().populate_space(trial_id))
 
 
 class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):

@@ -58,6 +58,39 @@ class BudgetedOracle:
             for t in self.trials.values()
         }
 
+    def running_keys(self) -> set:
+        """Keys of the trials that are running (proposed, no result yet)."""
+        return {
+            values_key(self.complete_values(t.hyperparameters.values))
+            for t in self.trials.values()
+            if t.status == TrialStatus.RUNNING
+        }
+
+    def distinct_from_running(self, response: dict) -> dict:
+        """`response`, or new random values if it repeats a trial while some run.
+
+        With several trials at a time, a model-based proposal (a Gaussian
+        process's optimum) can land on the values of a trial that is still
+        running or already done. While other trials run, such a proposal is
+        replaced by random values that no trial has tried. One trial at a
+        time, nothing else runs and the response is returned unchanged (the
+        search proposes exactly what it did before parallel trials).
+        """
+        values = response.get("values")
+        if response.get("status") != TrialStatus.RUNNING or values is None:
+            return response
+        if not self.running_keys():
+            return response
+        tried = self.tried_keys()
+        if values_key(self.complete_values(values)) not in tried:
+            return response
+        rng = random.Random(self.seed * 7919 + len(self.trials))
+        for _ in range(100):
+            values = random_values(self.hyperparameters, rng)
+            if values_key(self.complete_values(values)) not in tried:
+                return {"status": TrialStatus.RUNNING, "values": values}
+        return {"status": TrialStatus.IDLE, "values": None}
+
     def next_initial_values(self, tried: set) -> dict | None:
         """The first of `initial_hps` (completed with defaults) not yet tried."""
         for partial in self.initial_hps:

@@ -50,6 +50,9 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
                 values = random_values(self.hyperparameters, rng)
             if values_key(self.complete_values(values)) not in tried:
                 return {"status": TrialStatus.RUNNING, "values": values}
+        if self.running_keys():
+            # Running trials may give a new best with untried neighbours.
+            return {"status": TrialStatus.IDLE, "values": None}
         return {"status": TrialStatus.STOPPED, "values": None}
 
     def _mutate(self, values: dict, rng: random.Random) -> dict:

@@ -81,7 +81,7 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return super().populate_space(trial_id)
+            return self.distinct_from_running(super().populate_space(trial_id))
 
     def _scored(self) -> list:
         """Completed trials with a score and a recorded architecture."""
@@ -109,14 +109,18 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         ][: self.max_parents]
         if not parents:
             return None
+        architectures = [Architecture.from_dict(i["architecture"]) for _, i in scored]
+        losses = [self._loss(trial.score) for trial, _ in scored]
         gp = GaussianProcess(EditDistanceKernel(), alpha=1e-3)
-        gp.fit(
-            [Architecture.from_dict(info["architecture"]) for _, info in scored],
-            [self._loss(trial.score) for trial, _ in scored],
-        )
-        seen = {
-            Architecture.from_dict(info["architecture"]).to_json() for _, info in scored
-        }
+        gp.fit(architectures, losses)
+        pending = self._pending_children()
+        if pending:
+            # Kriging believer: running children count as observed at the
+            # GP's mean, so the acquisition looks elsewhere (trials at a time).
+            believed, _ = gp.predict(pending)
+            gp = GaussianProcess(EditDistanceKernel(), alpha=1e-3)
+            gp.fit(architectures + pending, losses + [float(v) for v in believed])
+        seen = {a.to_json() for a in architectures + pending}
         # Tree search with simulated annealing: expand children of trained
         # architectures, keep expanding accepted children, remember the best.
         frontier = [(trial, info, []) for trial, info in parents]
@@ -152,6 +156,19 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         values[morph.CHAIN] = json.dumps(chain)
         values[morph.NEW] = json.dumps(operations)
         return values
+
+    def _pending_children(self) -> list:
+        """Predicted architectures of the morphed trials still running."""
+        children = []
+        for trial in self.trials.values():
+            values = trial.hyperparameters.values
+            if trial.status != TrialStatus.RUNNING or morph.PARENT not in values:
+                continue
+            info = self.trial_info(values[morph.PARENT])
+            if "architecture" in info:
+                operations = json.loads(values.get(morph.NEW, "[]"))
+                children.append(morph.predict_architecture(info, operations))
+        return children
 
     def get_state(self):
         state = super().get_state()
