@@ -27,6 +27,7 @@ from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.reporting import last_line
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.executors import make_executor
 from automl_keras.search.oracles import check_tuner_name, make_oracle
 from automl_keras.search.runner import SearchTuner, repair_project
 
@@ -101,6 +102,7 @@ class BaseAutoModel(BaseEstimator):
             raise ConfigurationError(
                 f"seed must be an integer or None. Received: seed={self.seed!r}."
             )
+        make_executor(getattr(self, "executor", None))
 
     # -- data ---------------------------------------------------------------------
     def _split_xy(self, graph: Graph, x, y, target, *, argument="x"):
@@ -323,8 +325,10 @@ class BaseAutoModel(BaseEstimator):
         max_trials = self.max_trials
         if max_trials is None and self.time_limit is None:
             max_trials = DEFAULT_MAX_TRIALS
-        directory = self.directory or os.path.join(
-            tempfile.gettempdir(), "automl_keras_projects"
+        executor = make_executor(getattr(self, "executor", None))
+        directory = executor.search_directory(
+            self.directory
+            or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
         )
         oracle = make_oracle(
             self.tuner,
@@ -362,7 +366,8 @@ class BaseAutoModel(BaseEstimator):
         tuner.tensorboard_dir = self.tensorboard_dir
         interrupted = False
         try:
-            tuner.search(
+            executor.search(
+                tuner,
                 search_data,
                 epochs=epochs,
                 max_epochs=self.max_epochs,

@@ -6,6 +6,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import ImageBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import ImageInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -84,6 +85,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -126,6 +128,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -7,6 +7,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.structured import StructuredDataBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import StructuredDataInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -83,6 +84,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -119,6 +121,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -6,6 +6,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.text import TextBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TextInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -114,6 +115,7 @@ class TextClassifier(ClassifierMixin, _TextTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -160,6 +162,7 @@ class TextRegressor(RegressorMixin, _TextTask):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -17,6 +17,7 @@ from automl_keras.data.timeseries import (
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TimeSeriesInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 
@@ -93,6 +94,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         max_consecutive_failures: int = 3,
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
