@@ -256,6 +256,9 @@ class RayExecutor(Executor):
             # this machine ran last.
             address=self.address or "local",
             include_dashboard=False,
+            # Workers' output (TensorFlow's start-up lines) stays in Ray's log
+            # folder; what a trial reports comes back with its result.
+            log_to_driver=False,
             logging_level=logging.WARNING,
             configure_logging=False,
         )
