@@ -59,11 +59,14 @@ class BudgetedOracle:
         }
 
     def running_keys(self) -> set:
-        """Keys of the trials that are running (proposed, no result yet)."""
+        """Keys of the trials that are running (proposed, no result yet).
+
+        Those are KerasTuner's `ongoing_trials`: a trial left `RUNNING` by a
+        killed process is not running (a resumed search retries it).
+        """
         return {
             values_key(self.complete_values(t.hyperparameters.values))
-            for t in self.trials.values()
-            if t.status == TrialStatus.RUNNING
+            for t in self.ongoing_trials.values()
         }
 
     def distinct_from_running(self, response: dict) -> dict:

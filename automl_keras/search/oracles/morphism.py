@@ -160,9 +160,9 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
     def _pending_children(self) -> list:
         """Predicted architectures of the morphed trials still running."""
         children = []
-        for trial in self.trials.values():
+        for trial in self.ongoing_trials.values():
             values = trial.hyperparameters.values
-            if trial.status != TrialStatus.RUNNING or morph.PARENT not in values:
+            if morph.PARENT not in values:
                 continue
             info = self.trial_info(values[morph.PARENT])
             if "architecture" in info:
