@@ -464,6 +464,8 @@ class _RaySearch:
                     f"{str(error).strip().splitlines()[0] if str(error) else ''}"
                 ),
             }
+        if result.get("hyperparameters") is not None:
+            trial.hyperparameters = result["hyperparameters"]
         if result["status"] == TrialStatus.COMPLETED:
             self.oracle.update_trial(
                 trial.trial_id, result["metrics"], step=result.get("step", 0)
@@ -604,7 +606,13 @@ def run_trial_on_worker(setup: WorkerSetup, data, trial, parents: dict) -> dict:
     if trial.status == TrialStatus.COMPLETED and tuner.oracle.reported is None:
         trial.status = TrialStatus.FAILED
         trial.message = "The trial reported no metrics."
-    result.update(status=trial.status, message=trial.message)
+    # Building the model can add hyperparameters (a third layer's units): the
+    # oracle's space grows from them, as after a local trial.
+    result.update(
+        status=trial.status,
+        message=trial.message,
+        hyperparameters=trial.hyperparameters,
+    )
     if tuner.oracle.reported is not None:
         result.update(tuner.oracle.reported)
     return result
