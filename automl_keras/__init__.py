@@ -46,6 +46,11 @@ from automl_keras.graph import (  # noqa: E402
     TextInput,
     TimeSeriesInput,
 )
+from automl_keras.search.executors import (  # noqa: E402
+    Executor,
+    LocalExecutor,
+    RayExecutor,
+)
 from automl_keras.tasks import (  # noqa: E402
     AutoModel,
     ImageClassifier,
@@ -85,6 +90,7 @@ __all__ = [
     "DataError",
     "DenseBlock",
     "EfficientNetBlock",
+    "Executor",
     "Graph",
     "Head",
     "ImageAugmentation",
@@ -93,8 +99,10 @@ __all__ = [
     "ImageInput",
     "ImageRegressor",
     "Input",
+    "LocalExecutor",
     "Merge",
     "NotFittedError",
+    "RayExecutor",
     "RegressionHead",
     "RNNBlock",
     "ResNetBlock",

@@ -35,6 +35,10 @@ def save_estimator(estimator, path: str) -> None:
     }
     if not isinstance(params.get("tuner"), str):
         params["tuner"] = "greedy"
+    if params.get("executor") is not None and not isinstance(params["executor"], str):
+        # An Executor object (addresses, paths) belongs to the machine that
+        # searched; a loaded estimator refits one trial at a time.
+        params["executor"] = None
     graph = estimator.graph_
     state = {
         "class_name": type(estimator).__name__,

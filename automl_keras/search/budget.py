@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -13,6 +14,9 @@ class Budget:
 
     `reserve` is time kept back for the final refit; trials must end by
     `trial_deadline`, i.e. `reserve` seconds before the overall deadline.
+    Deadlines are `time.monotonic()` values of this process; `wall_start`
+    (a `time.time()` value) lets other processes and machines share the
+    budget (`WallClockBudget`).
 
     Args:
         time_limit: Seconds for the whole fit, or None for no limit.
@@ -21,6 +25,7 @@ class Budget:
     def __init__(self, time_limit: float | None):
         self.time_limit = time_limit
         self.start = time.monotonic()
+        self.wall_start = time.time()
         self.reserve = 0.0
 
     @property
@@ -39,6 +44,51 @@ class Budget:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+
+class WallClockBudget(Budget):
+    """A search's budget as seen by a trial in another process or machine.
+
+    The deadlines are derived from the wall clock (`time.time()`), the only
+    clock that processes on several machines share, and returned as
+    `time.monotonic()` values of the process that reads them, so that
+    `DeadlineCallback` works unchanged. The refit reserve can change while a
+    trial runs: when `reserve_file` is given, it is re-read from that JSON
+    file (`{"reserve": seconds}`) at most once a second.
+
+    Args:
+        time_limit: Seconds for the whole fit, or None for no limit.
+        wall_start: `time.time()` when the fit started.
+        reserve: Seconds kept back for the refit when the trial starts.
+        reserve_file: A file the driver rewrites when the reserve changes.
+    """
+
+    def __init__(
+        self,
+        time_limit: float | None,
+        wall_start: float,
+        reserve: float = 0.0,
+        reserve_file: str | None = None,
+    ):
+        super().__init__(time_limit)
+        self.wall_start = wall_start
+        # The same instant on this process's monotonic clock.
+        self.start = time.monotonic() - (time.time() - wall_start)
+        self.reserve = reserve
+        self.reserve_file = reserve_file
+        self._read_at = -math.inf
+
+    @property
+    def trial_deadline(self) -> float:
+        now = time.monotonic()
+        if self.reserve_file and now - self._read_at >= 1.0:
+            self._read_at = now
+            try:
+                with open(self.reserve_file) as f:
+                    self.reserve = float(json.load(f)["reserve"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return self.deadline - self.reserve
 
 
 class DeadlineCallback(keras.callbacks.Callback):

@@ -359,6 +359,13 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         keep = {t.trial_id for t in self.oracle.get_best_trials(self.max_checkpoints)}
         if len(self.objectives) > 1:
             keep |= {t.trial_id for t in self.pareto_trials()}
+        # Trials running in parallel may still be loading their parent's weights.
+        for trial in self.oracle.trials.values():
+            if trial.status == TrialStatus.RUNNING:
+                values = trial.hyperparameters.values
+                for key in (morph.PARENT, "tuner/trial_id"):
+                    if values.get(key):
+                        keep.add(str(values[key]))
         for trial_id, trial in self.oracle.trials.items():
             if trial_id in keep or trial.status == TrialStatus.RUNNING:
                 continue

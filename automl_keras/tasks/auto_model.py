@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from automl_keras.blocks.heads import ClassificationHead
 from automl_keras.graph.graph import Graph
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import CONSTRAINT_ARGS_DOC
 
@@ -55,6 +56,9 @@ class AutoModel(BaseAutoModel):
         max_consecutive_failures: Failed trials in a row that end the search.
         ensemble_size: Average the best k trials when that beats the best one.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
+        executor: Where trials run: None or "local" (one at a time in this
+            process), "ray" (several at a time with Ray, see docs/ray.md) or
+            an `Executor` such as `RayExecutor(num_workers=2)`.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class AutoModel(BaseAutoModel):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -29,6 +29,7 @@ from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.reporting import last_line
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.executors import make_executor
 from automl_keras.search.objectives import parse_objectives
 from automl_keras.search.oracles import check_tuner_name, make_oracle
 from automl_keras.search.oracles.base import BudgetedOracle
@@ -120,6 +121,7 @@ class BaseAutoModel(BaseEstimator):
             )
         parse_objectives(self.objective)
         self._check_search_constraints()
+        make_executor(getattr(self, "executor", None))
 
     def _check_search_constraints(self) -> None:
         latency = self.max_latency_ms
@@ -369,8 +371,10 @@ class BaseAutoModel(BaseEstimator):
         max_trials = self.max_trials
         if max_trials is None and self.time_limit is None:
             max_trials = DEFAULT_MAX_TRIALS
-        directory = self.directory or os.path.join(
-            tempfile.gettempdir(), "automl_keras_projects"
+        executor = make_executor(getattr(self, "executor", None))
+        directory = executor.search_directory(
+            self.directory
+            or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
         )
         objectives = parse_objectives(self.objective)
         primary = self.objective
@@ -426,7 +430,8 @@ class BaseAutoModel(BaseEstimator):
         tuner.max_latency_ms = self.max_latency_ms
         interrupted = False
         try:
-            tuner.search(
+            executor.search(
+                tuner,
                 search_data,
                 epochs=epochs,
                 max_epochs=self.max_epochs,

@@ -26,6 +26,9 @@ SEARCH_ARGS_DOC = """
         ensemble_size: With k > 1, the best k trials' models are averaged when
             that beats the best single model on validation data.
         tensorboard_dir: Folder for TensorBoard logs of every trial, or None.
+        executor: Where trials run: None or "local" (one at a time in this
+            process), "ray" (several at a time with Ray, see docs/ray.md) or
+            an `Executor` such as `RayExecutor(num_workers=2)`.
 """
 
 #: The constraint and screening arguments (also on `AutoModel`).

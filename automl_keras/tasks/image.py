@@ -8,6 +8,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import ImageBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import ImageInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -93,6 +94,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -139,6 +141,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -9,6 +9,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.structured import StructuredDataBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import StructuredDataInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -92,6 +93,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -132,6 +134,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -8,6 +8,7 @@ from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.text import TextBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TextInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -123,6 +124,7 @@ class TextClassifier(ClassifierMixin, _TextTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 
@@ -173,6 +175,7 @@ class TextRegressor(RegressorMixin, _TextTask):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -19,6 +19,7 @@ from automl_keras.data.timeseries import (
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TimeSeriesInput
+from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 
@@ -102,6 +103,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
+        executor: str | Executor | None = None,
     ):
         self._store_params(locals())
 

@@ -29,8 +29,12 @@ class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
-                self, trial_id
+            # KerasTuner counts running trials as pessimistic hallucinated
+            # observations; a proposal may still round onto a running one.
+            return self.distinct_from_running(
+                keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
+                    self, trial_id
+                )
             )
 
 

@@ -183,6 +183,18 @@ class BudgetedOracle:
             lambda: random_values(self.hyperparameters, rng), seen, MAX_ATTEMPTS
         )
 
+    def proposal(self, values: dict | None) -> dict:
+        """The `populate_space` response that runs `values`.
+
+        None (nothing new found) stops the search, or waits (IDLE) while
+        other trials run: their results may open new proposals.
+        """
+        if values is not None:
+            return {"status": TrialStatus.RUNNING, "values": values}
+        if self.running_keys():
+            return {"status": TrialStatus.IDLE, "values": None}
+        return {"status": TrialStatus.STOPPED, "values": None}
+
     def untried(self, sample, tried: set, attempts: int = 100) -> dict | None:
         """The first of `attempts` calls of `sample()` whose values are new."""
         for _ in range(attempts):
@@ -216,6 +228,37 @@ class BudgetedOracle:
         self._infeasible = dict(state.get("infeasible", {}))
         self._proxy_scores = dict(state.get("proxy_scores", {}))
 
+    def running_keys(self) -> set:
+        """Keys of the trials that are running (proposed, no result yet).
+
+        Those are KerasTuner's `ongoing_trials`: a trial left `RUNNING` by a
+        killed process is not running (a resumed search retries it).
+        """
+        return {
+            values_key(self.complete_values(t.hyperparameters.values))
+            for t in self.ongoing_trials.values()
+        }
+
+    def distinct_from_running(self, response: dict) -> dict:
+        """`response`, or new random values if it repeats a trial while some run.
+
+        With several trials at a time, a model-based proposal (a Gaussian
+        process's optimum) can land on the values of a trial that is still
+        running or already done. While other trials run, such a proposal is
+        replaced by random values that no trial has tried. One trial at a
+        time, nothing else runs and the response is returned unchanged (the
+        search proposes exactly what it did before parallel trials).
+        """
+        values = response.get("values")
+        if response.get("status") != TrialStatus.RUNNING or values is None:
+            return response
+        if not self.running_keys():
+            return response
+        tried = self.tried_keys()
+        if values_key(self.complete_values(values)) not in tried:
+            return response
+        return self.proposal(self._unseen_random_values(tried))
+
     def next_initial_values(self, tried: set) -> dict | None:
         """The first of `initial_hps` (completed with defaults) not yet tried."""
         for partial in self.initial_hps:
@@ -227,7 +270,7 @@ class BudgetedOracle:
     def initial_response(self, tried: set) -> dict | None:
         """A "run these values" response for the next untried first trial."""
         values = self.next_initial_values(tried)
-        return None if values is None else proposal(values)
+        return None if values is None else self.proposal(values)
 
     def stop_response(self) -> dict | None:
         """The "stop the search" response once the budget is spent, else None."""
@@ -254,13 +297,6 @@ def active_values(hyperparameters) -> dict:
         for hp in hyperparameters.space
         if hyperparameters.is_active(hp) and hp.name in hyperparameters.values
     }
-
-
-def proposal(values: dict | None) -> dict:
-    """The `populate_space` response that runs `values` (None: stop)."""
-    if values is None:
-        return {"status": TrialStatus.STOPPED, "values": None}
-    return {"status": TrialStatus.RUNNING, "values": values}
 
 
 def is_fresh(values: dict) -> bool:

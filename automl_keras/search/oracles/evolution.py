@@ -25,7 +25,6 @@ from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     mutate_values,
-    proposal,
     random_values,
 )
 
@@ -90,7 +89,7 @@ class EvolutionOracle(BudgetedOracle, keras_tuner.Oracle):
                 parent = self._crossover(parent, other, rng)
             return mutate_values(self.hyperparameters, parent, rng)
 
-        return proposal(self.untried(sample, tried))
+        return self.proposal(self.untried(sample, tried))
 
     def _tournament(self, members: list, rng) -> dict:
         """The values of the best of `sample_size` members drawn at random."""

@@ -10,7 +10,6 @@ from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     mutate_values,
-    proposal,
     random_values,
 )
 
@@ -48,7 +47,7 @@ class GreedyOracle(BudgetedOracle, keras_tuner.Oracle):
                 return mutate_values(self.hyperparameters, start, rng)
             return random_values(self.hyperparameters, rng)
 
-        return proposal(self.untried(sample, tried))
+        return self.proposal(self.untried(sample, tried))
 
     def get_state(self):
         state = super().get_state()

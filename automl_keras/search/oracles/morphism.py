@@ -79,8 +79,10 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         with warnings.catch_warnings():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
-                self, trial_id
+            return self.distinct_from_running(
+                keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
+                    self, trial_id
+                )
             )
 
     def _scored(self) -> list:
@@ -109,14 +111,18 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         ][: self.max_parents]
         if not parents:
             return None
+        architectures = [Architecture.from_dict(i["architecture"]) for _, i in scored]
+        losses = [self._loss(trial.score) for trial, _ in scored]
         gp = GaussianProcess(EditDistanceKernel(), alpha=1e-3)
-        gp.fit(
-            [Architecture.from_dict(info["architecture"]) for _, info in scored],
-            [self._loss(trial.score) for trial, _ in scored],
-        )
-        seen = {
-            Architecture.from_dict(info["architecture"]).to_json() for _, info in scored
-        }
+        gp.fit(architectures, losses)
+        pending = self._pending_children()
+        if pending:
+            # Kriging believer: running children count as observed at the
+            # GP's mean, so the acquisition looks elsewhere (trials at a time).
+            believed, _ = gp.predict(pending)
+            gp = GaussianProcess(EditDistanceKernel(), alpha=1e-3)
+            gp.fit(architectures + pending, losses + [float(v) for v in believed])
+        seen = {a.to_json() for a in architectures + pending}
         seen |= self._proposed_children()
         # Tree search with simulated annealing: expand children of trained
         # architectures, keep expanding accepted children, remember the best.
@@ -172,6 +178,19 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             operations = json.loads(values.get(morph.NEW, "[]"))
             keys.add(morph.predict_architecture(info, operations).to_json())
         return keys
+
+    def _pending_children(self) -> list:
+        """Predicted architectures of the morphed trials still running."""
+        children = []
+        for trial in self.ongoing_trials.values():
+            values = trial.hyperparameters.values
+            if morph.PARENT not in values:
+                continue
+            info = self.trial_info(values[morph.PARENT])
+            if "architecture" in info:
+                operations = json.loads(values.get(morph.NEW, "[]"))
+                children.append(morph.predict_architecture(info, operations))
+        return children
 
     def get_state(self):
         state = super().get_state()

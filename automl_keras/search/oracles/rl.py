@@ -32,7 +32,6 @@ from automl_keras.search.oracles.base import (
     BudgetedOracle,
     active_values,
     choices_of,
-    proposal,
 )
 
 
@@ -151,7 +150,7 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
         if values is None:
             # The policy has concentrated on tried values: explore uniformly.
             values = self._unseen_random_values(tried)
-        return proposal(values)
+        return self.proposal(values)
 
     def get_state(self):
         state = super().get_state()
