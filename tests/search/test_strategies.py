@@ -428,3 +428,20 @@ def test_bad_search_arguments_are_refused_before_training(tmp_path, kwargs, mess
     with pytest.raises(ConfigurationError, match=message):
         clf.fit(frame, target="label")
     assert not any(tmp_path.iterdir())
+
+
+def test_screening_takes_a_tenth_of_the_time_left(tmp_path):
+    import time
+
+    from automl_keras.search.budget import Budget
+
+    class SlowScreener(FakeScreener):
+        def infeasibility(self, space, values):
+            time.sleep(0.3)
+            return None
+
+    oracle = make("random", tmp_path, max_trials=1)
+    oracle.screener = SlowScreener()
+    oracle.budget = Budget(time_limit=2.0)
+    run(oracle)
+    assert len(oracle.screener.scored) == 1

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import time
 
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
@@ -134,7 +135,14 @@ class BudgetedOracle:
         initial = self.next_initial_values(self.tried_keys()) is not None
         wanted = 1 if initial or not screener.proxy else screener.candidates
         candidates, seen, response = [], set(self.tried_keys()), None
+        started = time.monotonic()
+        # Screening one trial may take a tenth of the time left for trials.
+        allowance = math.inf
+        if self.budget is not None:
+            allowance = 0.1 * max(self.budget.trial_time_left(), 0.0)
         for attempt in range(wanted + MAX_ATTEMPTS):
+            if candidates and time.monotonic() - started > allowance:
+                break
             self.attempt = attempt
             try:
                 response = self.propose(trial_id)
