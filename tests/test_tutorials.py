@@ -60,6 +60,7 @@ def test_notebook_is_stored_without_outputs(name):
         assert cell.outputs == [] and cell.execution_count is None, name
 
 
+@pytest.mark.notebooks
 @pytest.mark.skipif(not os.path.isdir(DATA), reason="../shared/datasets is not present")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name, monkeypatch):

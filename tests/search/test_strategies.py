@@ -402,7 +402,11 @@ def test_max_latency_marks_trials_infeasible_after_measurement(tmp_path):
         clf.fit(frame, target="label", **FAST_FIT)
 
 
-def test_nothing_feasible_says_which_constraint(tmp_path):
+def test_nothing_feasible_says_which_constraint(tmp_path, monkeypatch):
+    from automl_keras.search.oracles import base
+
+    # Fewer refused proposals per trial before the oracle gives up.
+    monkeypatch.setattr(base, "MAX_ATTEMPTS", 3)
     frame = structured_frame(60)
     clf = ak.StructuredDataClassifier(
         max_trials=2, tuner="random", max_params=10, seed=0, directory=tmp_path
