@@ -42,7 +42,8 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from automl_keras.morphism.operators import _MERGE_TYPES, _Graph
+from automl_keras.morphism.graph import Graph
+from automl_keras.morphism.layer_kinds import MERGE_TYPES
 
 __all__ = [
     "Architecture",
@@ -191,7 +192,7 @@ def describe_architecture(model: keras.Model) -> Architecture:
     Returns:
         The architecture description.
     """
-    graph = _Graph(model)
+    graph = Graph(model)
     layers: list[LayerSpec] = []
     index: dict[tuple[str, int], int] = {}
     for node in graph.topo:
@@ -219,7 +220,7 @@ def describe_architecture(model: keras.Model) -> Architecture:
         layer = graph.layer(node.layer)
         if isinstance(layer, keras.layers.Concatenate):
             kind = "concat"
-        elif type(layer) in _MERGE_TYPES or (
+        elif type(layer) in MERGE_TYPES or (
             layer is None and graph.cls(node.layer) in ("Add", "Subtract", "Multiply")
         ):
             kind = "add"

@@ -365,18 +365,33 @@ def test_widen_concat_offsets_and_batch_norm_replication():
     assert_same_function(model, new, x)
 
 
-def test_widen_is_deterministic_and_noise_breaks_symmetry():
+def test_widen_is_deterministic_and_splits_copies_unequally():
     model = make("mlp", 0)
     width = width_of(model.get_layer("d2"))
     a = widen(model, "d2", width + 3, seed=11)
     b = widen(model, "d2", width + 3, seed=11)
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
-    noisy = widen(model, "d2", width + 3, seed=11, noise=0.5)
-    assert not np.allclose(
-        noisy.get_layer("d3").get_weights()[0], a.get_layer("d3").get_weights()[0]
+    equal = widen(model, "d2", width + 3, seed=11, noise=0.0)
+    # Same copied units, different split of their outgoing weights.
+    np.testing.assert_array_equal(
+        a.get_layer("d2").get_weights()[0], equal.get_layer("d2").get_weights()[0]
     )
-    assert_same_function(model, noisy, sample_inputs(model))
+    assert not np.allclose(
+        a.get_layer("d3").get_weights()[0], equal.get_layer("d3").get_weights()[0]
+    )
+    assert_same_function(model, a, sample_inputs(model))
+    # Every copy carries its own share of every outgoing weight, and the
+    # shares of the copies of a weight add up to the original weight.
+    kernel = model.get_layer("d3").get_weights()[0]
+    split = a.get_layer("d3").get_weights()[0]
+    rows = a.get_layer("d2").get_weights()[0].T
+    for unit in range(width):
+        copies = [j for j in range(width + 3) if np.array_equal(rows[j], rows[unit])]
+        np.testing.assert_allclose(split[copies].sum(0), kernel[unit], rtol=1e-5)
+        if len(copies) > 1:
+            shares = split[copies] / kernel[unit]
+            assert not np.allclose(shares, shares[:, :1])
 
 
 def test_multi_input_passes_strings_and_ops_through():
