@@ -11,17 +11,12 @@ import pandas as pd
 
 from automl_keras.data.analysis import TargetEncoder
 from automl_keras.errors import DataError
+from automl_keras.graph import registry
 from automl_keras.graph.graph import Graph
 
 STATE_FILE = "estimator.json"
 MODEL_FILE = "model.keras"
 LEADERBOARD_FILE = "leaderboard.csv"
-
-
-def _task_classes() -> dict:
-    from automl_keras import tasks
-
-    return {name: getattr(tasks, name) for name in tasks.__all__}
 
 
 def save_estimator(estimator, path: str) -> None:
@@ -80,7 +75,7 @@ def load_estimator(path: str):
     encoders = [TargetEncoder.from_config(c) for c in state["encoders"]]
     for head, encoder in zip(graph.heads, encoders):
         head.encoder = encoder
-    cls = _task_classes()[state["class_name"]]
+    cls = registry.estimator_class(state["class_name"])
     params = dict(state["params"])
     if state["class_name"] == "AutoModel":
         params["inputs"], params["outputs"] = graph.inputs, graph.outputs

@@ -15,11 +15,14 @@ def validation_indices(
     stratify: np.ndarray | None = None,
     seed: int | None = None,
     shuffle: bool = True,
+    gap: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Splits sample indices into training and validation parts.
 
     The split is stratified on `stratify` when every class has at least two
-    samples, and chronological (the last part) when `shuffle` is False.
+    samples, and chronological (the last part) when `shuffle` is False. A
+    chronological split leaves out the `gap` samples just before the
+    validation part (windows whose targets overlap the validation targets).
 
     Returns:
         `(train_indices, validation_indices)`.
@@ -38,7 +41,15 @@ def validation_indices(
         )
     indices = np.arange(num_samples)
     if not shuffle:
-        return indices[:-num_validation], indices[-num_validation:]
+        train_end = num_samples - num_validation - max(int(gap), 0)
+        if train_end < 1:
+            raise ConfigurationError(
+                f"validation_split={validation_split} with a gap of {gap} samples "
+                f"between training and validation leaves no training part for "
+                f"{num_samples} samples. Pass more data or a smaller "
+                "validation_split."
+            )
+        return indices[:train_end], indices[-num_validation:]
     if stratify is not None:
         _, counts = np.unique(stratify, return_counts=True, axis=0)
         if counts.min() < 2 or num_validation < len(counts):

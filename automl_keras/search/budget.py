@@ -116,6 +116,35 @@ class DeadlineCallback(keras.callbacks.Callback):
         self._check()
 
 
+class EpochValidation(keras.callbacks.Callback):
+    """Scores each epoch on the validation data, unless the deadline cut it short.
+
+    Keras' own `validation_data` runs a full validation pass even after a
+    callback stopped training in the middle of an epoch, i.e. after the
+    deadline; this callback leaves such an epoch unscored instead. It must
+    come first among a fit's callbacks: the others (early stopping, the
+    history) read the `val_` entries it adds to the epoch's logs.
+
+    Args:
+        data: The validation `tf.data.Dataset`.
+        deadline: The fit's `DeadlineCallback`.
+    """
+
+    def __init__(self, data, deadline: DeadlineCallback):
+        super().__init__()
+        self.data = data
+        self.deadline = deadline
+        self.cut_short = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.deadline.stopped:
+            self.cut_short = True
+            return
+        results = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        if logs is not None:
+            logs.update({f"val_{k}": float(v) for k, v in results.items()})
+
+
 class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):
     """Early stopping whose patience shrinks when epochs are dear.
 

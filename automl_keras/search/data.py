@@ -31,13 +31,8 @@ def make_dataset(
         tuple(parts) if len(parts) > 1 else inputs
     )
     if shuffle:
-        count = (
-            len(next(iter(inputs.values())))
-            if isinstance(inputs, dict)
-            else len(inputs)
-        )
         dataset = dataset.shuffle(
-            min(count, 100_000), seed=seed, reshuffle_each_iteration=True
+            min(num_samples(inputs), 100_000), seed=seed, reshuffle_each_iteration=True
         )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -52,6 +47,10 @@ class SearchData:
         w_train, w_val: Optional sample weights.
         class_weight: Optional class weights (single-output models).
         seed: Shuffling seed.
+        refit_on_validation: Whether the final refit also trains on the
+            validation part. True when that part was split off the training
+            data; False when the user gave `validation_data`, so that scores
+            on it stay honest after the refit.
     """
 
     x_train: object
@@ -62,11 +61,28 @@ class SearchData:
     w_val: np.ndarray | None = None
     class_weight: dict | None = None
     seed: int = 0
+    refit_on_validation: bool = True
 
     @property
     def num_train(self) -> int:
-        x = self.x_train
-        return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+        return num_samples(self.x_train)
+
+    @property
+    def num_val(self) -> int:
+        return num_samples(self.x_val)
+
+    @property
+    def refit_scale(self) -> float:
+        """How much more data a refit sees than a trial (time per epoch)."""
+        if not self.refit_on_validation:
+            return 1.0
+        return (self.num_train + self.num_val) / max(self.num_train, 1)
+
+    def refit_data(self, batch_size: int) -> tf.data.Dataset:
+        """What the final refit trains on (see `refit_on_validation`)."""
+        if self.refit_on_validation:
+            return self.combined(batch_size)
+        return self.train(batch_size)
 
     def train(self, batch_size: int) -> tf.data.Dataset:
         return make_dataset(
@@ -95,11 +111,16 @@ class SearchData:
         y = _concat(self.y_train, self.y_val)
         w = None
         if self.w_train is not None:
-            w_val = self.w_val if self.w_val is not None else np.ones(len(self.y_val))
+            w_val = self.w_val if self.w_val is not None else np.ones(self.num_val)
             w = np.concatenate([self.w_train, w_val])
         return make_dataset(
             x, y, w, batch_size=batch_size, shuffle=True, seed=self.seed
         )
+
+
+def num_samples(x) -> int:
+    """Samples in model inputs or targets (an array or a dict of arrays)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def first_examples(x, size: int):

@@ -35,7 +35,9 @@ from keras_tuner.engine.trial import TrialStatus
 from automl_keras.errors import ConfigurationError, did_you_mean
 from automl_keras.search import morph
 from automl_keras.search.budget import WallClockBudget
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.runner import SearchTuner
+from automl_keras.search.store import TrialStore
 
 logger = logging.getLogger("automl_keras")
 
@@ -67,15 +69,14 @@ class Executor(abc.ABC):
         return directory
 
     @abc.abstractmethod
-    def search(self, tuner: SearchTuner, data, **fit_kwargs) -> None:
+    def search(self, tuner: SearchTuner, data, callbacks=None) -> None:
         """Runs the search.
 
         Args:
-            tuner: The `SearchTuner` of this search.
+            tuner: The `SearchTuner` of this search (its `config` holds every
+                setting, and goes to every worker as it is).
             data: The `SearchData`.
-            **fit_kwargs: Passed to `SearchTuner.run_trial` for every trial
-                (`epochs`, `max_epochs`, `batch_size`, `callbacks`,
-                `fit_verbose`).
+            callbacks: The user's extra Keras callbacks for every trial.
         """
 
 
@@ -84,8 +85,8 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def search(self, tuner: SearchTuner, data, **fit_kwargs) -> None:
-        tuner.search(data, **fit_kwargs)
+    def search(self, tuner: SearchTuner, data, callbacks=None) -> None:
+        tuner.search(data, callbacks=callbacks)
 
     def __repr__(self) -> str:
         return "LocalExecutor()"
@@ -272,13 +273,13 @@ class RayExecutor(Executor):
         return max(1, int(cpus // per_trial))
 
     # -- the search loop --------------------------------------------------------
-    def search(self, tuner: SearchTuner, data, **fit_kwargs) -> None:
+    def search(self, tuner: SearchTuner, data, callbacks=None) -> None:
         self.check()
         import ray
 
         started_here = self._connect(ray)
         try:
-            _RaySearch(self, ray, tuner, data, fit_kwargs).run()
+            _RaySearch(self, ray, tuner, data, callbacks).run()
         finally:
             if started_here:
                 ray.shutdown()
@@ -327,9 +328,7 @@ class _Running:
 class _RaySearch:
     """One search on Ray: propose on the driver, train in tasks, record."""
 
-    def __init__(
-        self, executor: RayExecutor, ray, tuner: SearchTuner, data, fit_kwargs
-    ):
+    def __init__(self, executor: RayExecutor, ray, tuner: SearchTuner, data, callbacks):
         self.executor = executor
         self.ray = ray
         self.tuner = tuner
@@ -338,6 +337,7 @@ class _RaySearch:
         self.reserve_file = os.path.join(tuner.project_dir, BUDGET_FILE)
         self._write_reserve()
         setup = WorkerSetup(
+            config=tuner.config,
             hypermodel=tuner.hypermodel,
             directory=os.path.abspath(str(tuner.directory)),
             project_name=tuner.project_name,
@@ -345,15 +345,10 @@ class _RaySearch:
             needs_architectures=bool(
                 getattr(self.oracle, "needs_architectures", False)
             ),
-            seed=tuner.seed,
-            patience=tuner.patience,
-            max_checkpoints=tuner.max_checkpoints,
-            tensorboard_dir=tuner.tensorboard_dir,
-            time_limit=self.budget.time_limit,
             wall_start=self.budget.wall_start,
             reserve_file=os.path.abspath(self.reserve_file),
             threads=executor.threads_per_trial(),
-            fit_kwargs=dict(fit_kwargs),
+            callbacks=list(callbacks or []),
         )
         # Sent to the object store once, not once per trial.
         self.setup_ref = ray.put(setup)
@@ -375,7 +370,9 @@ class _RaySearch:
             for k in (morph.PARENT, "tuner/trial_id")
             if values.get(k) and str(values[k]) in self.oracle.trials
         }
-        ref = self.task.remote(self.setup_ref, self.data_ref, trial, parents)
+        ref = self.task.remote(
+            self.setup_ref, self.data_ref, trial, parents, self.tuner.any_completed()
+        )
         self.running[ref] = _Running(slot, trial, attempt)
 
     def _propose(self, free: list) -> bool:
@@ -464,6 +461,8 @@ class _RaySearch:
                     f"{str(error).strip().splitlines()[0] if str(error) else ''}"
                 ),
             }
+        # The worker wrote the trial's record: read it afresh.
+        self.tuner.store.refresh(trial.trial_id)
         if result.get("hyperparameters") is not None:
             trial.hyperparameters = result["hyperparameters"]
         if result["status"] == TrialStatus.COMPLETED:
@@ -496,22 +495,22 @@ class _RaySearch:
 # -- what runs on a worker ---------------------------------------------------------
 @dataclass
 class WorkerSetup:
-    """Everything a worker needs to run trials of one search (sent once)."""
+    """Everything a worker needs to run trials of one search (sent once).
 
+    The search's settings travel as its `SearchConfig`, the same object the
+    driver's tuner and oracle were built with.
+    """
+
+    config: SearchConfig
     hypermodel: object
     directory: str
     project_name: str
     objective: object
     needs_architectures: bool
-    seed: int
-    patience: int
-    max_checkpoints: int
-    tensorboard_dir: str | None
-    time_limit: float | None
     wall_start: float
     reserve_file: str | None
     threads: int
-    fit_kwargs: dict = field(default_factory=dict)
+    callbacks: list = field(default_factory=list)
 
 
 class _OracleOnDriver:
@@ -544,24 +543,32 @@ class WorkerTuner(SearchTuner):
     a time in the project folder that the driver created.
     """
 
-    def __init__(self, setup: WorkerSetup, trial, parents: dict):
+    def __init__(
+        self, setup: WorkerSetup, trial, parents: dict, any_completed: bool = False
+    ):
         self.oracle = _OracleOnDriver(
             setup.objective,
             setup.needs_architectures,
             {**parents, trial.trial_id: trial},
         )
+        self.config = setup.config
         self.hypermodel = setup.hypermodel
         self.directory = setup.directory
         self.project_name = setup.project_name
-        self.seed = setup.seed
-        self.patience = setup.patience
-        self.max_checkpoints = setup.max_checkpoints
-        self.tensorboard_dir = setup.tensorboard_dir
+        self.store = TrialStore(os.path.join(setup.directory, setup.project_name))
+        self.progress = None
         self.tuner_id = f"worker-{os.getpid()}"
         self.logger = None
+        self._any_completed = any_completed
         self.budget = WallClockBudget(
-            setup.time_limit, setup.wall_start, reserve_file=setup.reserve_file
+            setup.config.time_limit,
+            setup.wall_start,
+            reserve_file=setup.reserve_file,
         )
+
+    def any_completed(self) -> bool:
+        """Whether the driver knew of a scored trial when this one started."""
+        return self._any_completed
 
 
 def _limit_threads(threads: int) -> None:
@@ -576,7 +583,9 @@ def _limit_threads(threads: int) -> None:
         pass
 
 
-def run_trial_on_worker(setup: WorkerSetup, data, trial, parents: dict) -> dict:
+def run_trial_on_worker(
+    setup: WorkerSetup, data, trial, parents: dict, any_completed: bool = False
+) -> dict:
     """Builds, trains and records one trial; returns its status and metrics.
 
     Runs in a Ray worker. The trial folder lives in the search project under
@@ -595,10 +604,10 @@ def run_trial_on_worker(setup: WorkerSetup, data, trial, parents: dict) -> dict:
             ),
         }
     _limit_threads(setup.threads)
-    tuner = WorkerTuner(setup, trial, parents)
+    tuner = WorkerTuner(setup, trial, parents, any_completed)
     trial.status = TrialStatus.RUNNING
     try:
-        tuner._try_run_and_update_trial(trial, data, **setup.fit_kwargs)
+        tuner._try_run_and_update_trial(trial, data, callbacks=setup.callbacks)
     except keras_tuner.errors.FatalError:
         raise
     except Exception:  # noqa: BLE001 - reported to the driver as a failed trial

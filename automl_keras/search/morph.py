@@ -9,6 +9,11 @@ An operation is a dict:
 A morphed trial stores its parent's id and the whole chain of operations from
 the architecture its hyperparameters build, so its model can be rebuilt
 (`apply_operations`) for loading weights or for the final refit.
+
+`describe` lists the operations that the operators' own planning accepts on a
+trained model; `candidate_operations` spells out every operation that
+`sample_operation` may draw from that list, each of which `apply_operation`
+applies to that model.
 """
 
 from __future__ import annotations
@@ -25,8 +30,24 @@ CHAIN = "morphism/chain"
 NEW = "morphism/new_operations"
 
 
-def apply_operation(model, operation: dict, *, seed: int = 0):
-    """Applies one operation with the function-preserving operators."""
+def apply_operation(
+    model: keras.Model, operation: dict, *, seed: int = 0
+) -> keras.Model:
+    """Applies one operation with the function-preserving operators.
+
+    A widened layer's new units copy existing ones and split their outgoing
+    weights unequally at random (the operators' default), so the copies learn
+    different features; the split, like the choice of copied units, follows
+    `seed`.
+
+    Args:
+        model: A built functional model (not modified).
+        operation: The operation, as described in the module docstring.
+        seed: Seed of a widening's random choices.
+
+    Returns:
+        The morphed model, computing the same function.
+    """
     kind = operation["op"]
     if kind == "widen":
         return morphism.widen(model, operation["layer"], operation["width"], seed=seed)
@@ -44,14 +65,21 @@ def apply_operation(model, operation: dict, *, seed: int = 0):
     raise ValueError(f"Unknown morphism operation {kind!r}.")
 
 
-def apply_operations(model, operations: list, *, seed: int = 0):
+def apply_operations(
+    model: keras.Model, operations: list, *, seed: int = 0
+) -> keras.Model:
+    """Applies operations in order (operation `i` with seed `seed + i`)."""
     for i, operation in enumerate(operations):
         model = apply_operation(model, operation, seed=seed + i)
     return model
 
 
-def describe(model, block_names: tuple, max_new_width: int = 1024) -> dict:
+def describe(model: keras.Model, block_names: tuple, max_new_width: int = 1024) -> dict:
     """What the oracle needs of a trained model: its description and its options.
+
+    The candidates are those that `morphism.morphable_layers` found with the
+    operators' planning functions (the validation `widen`, `deepen` and
+    `add_skip` run before building), restricted to the blocks' layers.
 
     Args:
         model: The trained model.
@@ -112,15 +140,80 @@ def _output_width(layer) -> int:
     return int(shape[-1]) if shape and shape[-1] is not None else 0
 
 
-def sample_operation(info: dict, rng: random.Random, max_width: int = 512):
-    """A random valid operation for a trained model described by `describe`."""
-    candidates = info["candidates"]
-    widths = {
+def _widths(info: dict) -> dict:
+    """`{layer name: width}` of the layers in a description."""
+    return {
         spec["name"]: spec["width"]
         for spec in info["architecture"]["layers"]
         if spec.get("name")
     }
-    widen = [n for n in candidates.get("widen", []) if 0 < widths.get(n, 0) < max_width]
+
+
+def _widenable(info: dict, widths: dict, max_width: int) -> list:
+    """The widen candidates that are narrower than `max_width`."""
+    return [
+        n
+        for n in info["candidates"].get("widen", [])
+        if 0 < widths.get(n, 0) < max_width
+    ]
+
+
+def _new_width(width: int, max_width: int) -> int:
+    return min(max_width, 2 * width)
+
+
+def candidate_operations(info: dict, max_width: int = 512) -> list:
+    """Every operation `sample_operation` may return for a described model.
+
+    Args:
+        info: The result of `describe` for a trained model.
+        max_width: As for `sample_operation`.
+
+    Returns:
+        The operations (dicts), widen first, then deepen, then skip.
+    """
+    candidates = info["candidates"]
+    widths = _widths(info)
+    operations: list = [
+        {"op": "widen", "layer": n, "width": _new_width(widths[n], max_width)}
+        for n in _widenable(info, widths, max_width)
+    ]
+    relu = set(candidates.get("deepen_relu", []))
+    for after in candidates.get("deepen", []):
+        for batch_norm in (False, True):
+            operations.append(
+                {
+                    "op": "deepen",
+                    "after": after,
+                    "batch_norm": batch_norm,
+                    "activation": "relu" if after in relu else None,
+                }
+            )
+    for mode in ("add", "concat"):
+        for source, target in candidates.get(f"skip_{mode}", []):
+            operations.append(
+                {"op": "skip", "from": source, "to": target, "mode": mode}
+            )
+    return operations
+
+
+def sample_operation(
+    info: dict, rng: random.Random, max_width: int = 512
+) -> dict | None:
+    """A random valid operation for a trained model described by `describe`.
+
+    Args:
+        info: The result of `describe`.
+        rng: The random generator.
+        max_width: Widest layer after widening; wider layers are not widened.
+
+    Returns:
+        One of `candidate_operations(info, max_width)`, or None when there is
+        none.
+    """
+    candidates = info["candidates"]
+    widths = _widths(info)
+    widen = _widenable(info, widths, max_width)
     kinds = [
         k
         for k, present in (
@@ -138,7 +231,7 @@ def sample_operation(info: dict, rng: random.Random, max_width: int = 512):
         return {
             "op": "widen",
             "layer": layer,
-            "width": min(max_width, 2 * widths[layer]),
+            "width": _new_width(widths[layer], max_width),
         }
     if kind == "deepen":
         after = rng.choice(candidates["deepen"])

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
+import io
 import json
 import logging
 import math
 import os
 import shutil
 import time
+import traceback
+import warnings
+from typing import Any
 
 import keras
 import keras_tuner
@@ -17,13 +22,14 @@ import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.errors import SearchError
-from automl_keras.reporting import last_line, peak_rss_mb
 from automl_keras.search import morph
 from automl_keras.search.budget import (
     Budget,
     BudgetedEarlyStopping,
     DeadlineCallback,
+    EpochValidation,
 )
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.objectives import (
     measure_latency_ms,
@@ -31,12 +37,11 @@ from automl_keras.search.objectives import (
     non_dominated_sort,
     objective_vector,
 )
+from automl_keras.search.progress import SearchProgress, last_line, peak_rss_mb
 from automl_keras.search.screening import params_reason
+from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 
 logger = logging.getLogger("automl_keras")
-
-INFO_FILE = "automl_trial.json"
-
 
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether an exception from training means the device ran out of memory."""
@@ -46,7 +51,18 @@ def is_out_of_memory(error: BaseException) -> bool:
     )
 
 
-WEIGHTS_FILE = "model.weights.h5"
+#: Validation batches scored when a trial's first epoch was cut short.
+PARTIAL_EVALUATION_STEPS = 10
+
+__all__ = [
+    "WEIGHTS_FILE",
+    "InfeasibleTrialError",
+    "SearchTuner",
+    "TimeLimitTrialError",
+    "refit_epochs",
+    "refit_seconds",
+    "repair_project",
+]
 
 
 class InfeasibleTrialError(keras_tuner.errors.FailedTrialError):
@@ -54,6 +70,31 @@ class InfeasibleTrialError(keras_tuner.errors.FailedTrialError):
 
     It ends as a failed trial that is not counted among consecutive failures.
     """
+
+
+class TimeLimitTrialError(keras_tuner.errors.FailedTrialError):
+    """The time limit ended a trial before it could be scored.
+
+    Not a failure of the model: it does not count among consecutive failures.
+    """
+
+
+def refit_epochs(record: dict) -> int:
+    """Epochs that retrain a trial's model from scratch to its best epoch.
+
+    A morphed child inherits its parent's epochs; a Hyperband continuation
+    the epochs of the round its weights came from.
+    """
+    if "refit_epochs" in record:
+        return int(record["refit_epochs"])
+    return int(record.get("best_epoch", 0)) + 1
+
+
+def refit_seconds(record: dict, scale: float = 1.0) -> float:
+    """Estimated seconds to refit a trial (`scale`: data size ratio)."""
+    if not record or "seconds_per_epoch" not in record:
+        return 0.0
+    return record["seconds_per_epoch"] * refit_epochs(record) * scale
 
 
 def repair_project(project_dir: str) -> None:
@@ -80,21 +121,23 @@ def repair_project(project_dir: str) -> None:
 class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     """Trains one model per trial on KerasTuner's public tuner API.
 
-    Each trial builds the hypermodel, trains with early stopping (when the
-    number of epochs is not fixed), a NaN guard and the budget's deadline,
-    records what happened (epochs, best epoch, seconds, parameters) next to the
-    trial, and keeps weights only for the best `max_checkpoints` trials.
+    Each trial builds the hypermodel (or morphs its parent), trains with early
+    stopping (when the number of epochs is not fixed), a NaN guard and the
+    budget's deadline, records what happened (epochs, best epoch, seconds,
+    parameters, objectives) in the `TrialStore`, and keeps weights only for
+    the best `config.max_checkpoints` trials.
+
+    Every setting comes from `config`, given at construction.
 
     Args:
         oracle: The oracle that proposes trials.
         hypermodel: A `GraphHyperModel`.
+        config: The search's `SearchConfig`.
+        budget: The time budget.
         directory: The folder of search projects.
         project_name: This search's subfolder.
         overwrite: Start afresh instead of resuming a saved search.
-        budget: The time budget.
-        max_checkpoints: How many trials keep their weights.
-        patience: Early-stopping patience (epochs).
-        seed: Seed for weight initialisation and shuffling.
+        progress: Where trial lines go (None: nowhere).
     """
 
     def __init__(
@@ -102,82 +145,138 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         oracle,
         hypermodel,
         *,
+        config: SearchConfig,
+        budget: Budget,
         directory: str,
         project_name: str,
-        overwrite: bool,
-        budget: Budget,
-        max_checkpoints: int = 3,
-        patience: int = 5,
-        seed: int = 0,
+        overwrite: bool = False,
+        progress: SearchProgress | None = None,
     ):
+        self.config = config
         self.budget = budget
-        self.max_checkpoints = max_checkpoints
-        self.patience = patience
-        self.seed = seed
-        super().__init__(
-            oracle,
-            hypermodel,
-            directory=directory,
-            project_name=project_name,
-            overwrite=overwrite,
-        )
-        self.oracle.state_file = os.path.join(self.project_dir, "oracle.json")
+        self.progress = progress
+        printed = io.StringIO()
+        # KerasTuner prints "Reloading Tuner from ..." when resuming: logged.
+        with contextlib.redirect_stdout(printed):
+            super().__init__(
+                oracle,
+                hypermodel,
+                directory=directory,
+                project_name=project_name,
+                overwrite=overwrite,
+            )
+        if printed.getvalue().strip():
+            logger.info(printed.getvalue().strip())
+        store = getattr(oracle, "store", None)
+        self.store = store if store is not None else TrialStore(self.project_dir)
+        # A user's `keras_tuner.Oracle` would print KerasTuner's trial display
+        # (KerasTuner's own search turns it off the same way).
+        self.oracle.verbose = 0
+
+    # -- the search loop ------------------------------------------------------------
+    def search(self, data: SearchData, callbacks=None) -> None:
+        """Proposes and trains trials until the oracle stops or time runs out.
+
+        The budget is checked here before every proposal, so a search stops in
+        time whatever the oracle (a user's `keras_tuner.Oracle` included).
+        """
+        self.on_search_begin()
+        # Objects alive before the search (libraries, the data) are left out of
+        # the garbage collections between trials, which then only scan what
+        # the trials made: a full collection of the whole heap takes a
+        # noticeable share of a short trial.
+        gc.freeze()
+        try:
+            while self.budget.trial_time_left() > self.config.min_trial_seconds:
+                self.pre_create_trial()
+                trial = self.oracle.create_trial(self.tuner_id)
+                if trial.status == TrialStatus.STOPPED:
+                    break
+                if trial.status == TrialStatus.IDLE:
+                    continue
+                self.on_trial_begin(trial)
+                self._try_run_and_update_trial(trial, data, callbacks=callbacks)
+                self.on_trial_end(trial)
+        finally:
+            gc.unfreeze()
+        self.on_search_end()
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        """Runs a trial and records how it ended (KerasTuner's, without printing).
+
+        KerasTuner prints every failed trial's traceback; here it goes to the
+        trial's message (the leaderboard, the `automl_keras` logger) only.
+        """
+        try:
+            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            trial.status = TrialStatus.COMPLETED
+        except keras_tuner.errors.FatalError:
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded as the trial's end
+            trial.status = (
+                TrialStatus.FAILED
+                if isinstance(error, keras_tuner.errors.FailedTrialError)
+                else TrialStatus.INVALID
+            )
+            trial.message = traceback.format_exc()
+
+    def any_completed(self) -> bool:
+        """Whether some trial of the search has a score already."""
+        return bool(self.completed_trials(1))
 
     # -- one trial --------------------------------------------------------------
-    def run_trial(
-        self,
-        trial,
-        data: SearchData,
-        *,
-        epochs: int | None,
-        max_epochs: int,
-        batch_size: int,
-        callbacks=None,
-        fit_verbose: int = 0,
-    ):
+    def run_trial(self, trial, data: SearchData, callbacks=None):
+        config = self.config
         keras.utils.clear_session(free_memory=True)
-        gc.collect()
-        keras.utils.set_random_seed(self.seed + int(trial.trial_id or 0))
+        keras.utils.set_random_seed(config.seed + int(trial.trial_id or 0))
         hp = trial.hyperparameters
         parent_info = {}
         if morph.PARENT in hp.values:
-            parent_info = self.trial_info(hp.values[morph.PARENT])
+            parent_info = self.store.read(hp.values[morph.PARENT])
         model = self._trial_model(trial)
         num_params = int(model.count_params())
-        if self.max_params is not None and num_params > self.max_params:
+        if config.max_params is not None and num_params > config.max_params:
             self._infeasible(
-                trial, params_reason(num_params, self.max_params), num_params
+                trial, params_reason(num_params, config.max_params), num_params
             )
-        initial_epoch, num_epochs = 0, epochs or max_epochs
-        if parent_info and epochs is None:
+        batch_size = config.batch_size
+        initial_epoch, num_epochs = 0, config.epochs or config.max_epochs
+        inherited = int(parent_info.get("refit_epochs", 0))
+        if parent_info and config.epochs is None:
             # A child starts from trained weights: give it fewer epochs.
             num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
         if "tuner/epochs" in hp.values:
             num_epochs = hp.values["tuner/epochs"]
             initial_epoch = hp.values.get("tuner/initial_epoch", 0)
             parent = hp.values.get("tuner/trial_id")
-            if parent and os.path.exists(self._weights_path(parent)):
+            if parent and self.store.has_checkpoint(parent):
                 model.optimizer.build(model.trainable_variables)
-                model.load_weights(self._weights_path(parent))
+                model.load_weights(self.store.weights_path(parent))
             else:
                 initial_epoch = 0
+            # The weights carry the rounds they were trained for.
+            inherited = initial_epoch
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
-        fit_callbacks = [deadline, keras.callbacks.TerminateOnNaN()]
-        if epochs is None and "tuner/epochs" not in hp.values:
+        fit_callbacks = [
+            EpochValidation(data.validation(batch_size), deadline),
+            deadline,
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        if config.epochs is None and "tuner/epochs" not in hp.values:
             fit_callbacks.append(
                 BudgetedEarlyStopping(
-                    time_limit=self.budget.time_limit,
-                    monitor=self.oracle.objective.name,
-                    mode=self.oracle.objective.direction,
-                    patience=self.patience,
+                    time_limit=config.time_limit,
+                    monitor=config.objective,
+                    mode=config.direction,
+                    patience=config.patience,
                     restore_best_weights=True,
                 )
             )
-        if self.tensorboard_dir:
+        if config.tensorboard_dir:
             fit_callbacks.append(
                 keras.callbacks.TensorBoard(
                     log_dir=os.path.join(
-                        self.tensorboard_dir, f"trial_{trial.trial_id}"
+                        config.tensorboard_dir, f"trial_{trial.trial_id}"
                     )
                 )
             )
@@ -186,16 +285,20 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         started = time.monotonic()
         while True:
             try:
-                history = model.fit(
-                    data.train(batch_size),
-                    validation_data=data.validation(batch_size),
-                    epochs=num_epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=fit_callbacks,
-                    class_weight=data.class_weight,
-                    shuffle=False,
-                    verbose=fit_verbose,
-                )
+                with warnings.catch_warnings():
+                    # An epoch the deadline cut short has no validation score.
+                    warnings.filterwarnings(
+                        "ignore", message=".*conditioned on metric"
+                    )
+                    history = model.fit(
+                        data.train(batch_size),
+                        epochs=num_epochs,
+                        initial_epoch=initial_epoch,
+                        callbacks=fit_callbacks,
+                        class_weight=data.class_weight,
+                        shuffle=False,
+                        verbose=config.fit_verbose,
+                    )
                 break
             except Exception as error:  # noqa: BLE001 - only memory errors retry
                 if not is_out_of_memory(error):
@@ -214,41 +317,36 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 keras.utils.clear_session(free_memory=True)
                 gc.collect()
                 model = self._trial_model(trial)
+                fit_callbacks[0] = EpochValidation(
+                    data.validation(batch_size), deadline
+                )
         fit_seconds = time.monotonic() - started
         losses = history.history.get("loss", [])
         if any(not math.isfinite(v) for v in losses):
             raise keras_tuner.errors.FailedTrialError(
                 "The training loss became NaN or infinite; try a lower learning rate."
             )
-        if not history.history.get(self.oracle.objective.name):
-            # Stopped by the deadline inside the first epoch: score what we have.
-            results = model.evaluate(
-                data.validation(batch_size), verbose=0, return_dict=True
-            )
-            results = {f"val_{k}": float(v) for k, v in results.items()}
-            history.history = {k: [v] for k, v in results.items()}
-            history.epoch = [initial_epoch]
-        objective = self.oracle.objective
-        scores = history.history[objective.name]
+        if not history.history.get(config.objective):
+            history = self._score_cut_short(trial, model, data, batch_size, history)
+        scores = history.history[config.objective]
         best = int(
-            np.argmin(scores) if objective.direction == "min" else np.argmax(scores)
+            np.argmin(scores) if config.direction == "min" else np.argmax(scores)
         )
-        epochs_run = len(scores)
+        epochs_run = len(history.history.get("loss", scores))
         info = {
             "epochs": epochs_run,
             "best_epoch": initial_epoch + best,
             "best_index": best,
             "fit_seconds": round(fit_seconds, 3),
             "seconds_per_epoch": fit_seconds / max(epochs_run, 1),
-            "num_params": int(model.count_params()),
+            "num_params": num_params,
             "stopped_by_deadline": deadline.stopped,
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
             "batch_size": batch_size,
             "parent": hp.values.get(morph.PARENT),
             "operations": json.loads(hp.values.get(morph.NEW, "[]")),
-            "refit_epochs": parent_info.get("refit_epochs", 0) + best + 1,
+            "refit_epochs": inherited + best + 1,
             "started_at": round(started_at, 3),
-            "ended_at": round(self.budget.elapsed(), 3),
             "peak_rss_mb": peak_rss_mb(),
         }
         if getattr(self.oracle, "needs_architectures", False):
@@ -257,22 +355,69 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             info.update(morph.describe(model, names))
         info["objectives"] = self._measure_objectives(model, info, data)
         latency = info["objectives"].get("latency")
-        if self.max_latency_ms is not None and latency > self.max_latency_ms:
+        if config.max_latency_ms is not None and latency > config.max_latency_ms:
             self._infeasible(
                 trial,
-                f"{latency:.3g} ms per example > max_latency_ms={self.max_latency_ms}",
-                info["num_params"],
+                f"{latency:.3g} ms per example > max_latency_ms="
+                f"{config.max_latency_ms}",
+                num_params,
                 info,
             )
-        self._write_info(trial.trial_id, info)
-        self.save_model(trial.trial_id, model)
+        if self._worth_keeping(scores[best]):
+            self.save_model(trial.trial_id, model)
+        info["ended_at"] = round(self.budget.elapsed(), 3)
+        self.store.write(trial.trial_id, info)
         del model
+        return history
+
+    def _worth_keeping(self, score: float) -> bool:
+        """Whether a trial's weights could survive pruning (else not written).
+
+        Only the best `max(max_checkpoints, ensemble_size)` trials keep their
+        weights; with several objectives any trial may be on the Pareto front.
+        """
+        config = self.config
+        if len(config.objectives) > 1 or not hasattr(self.oracle, "end_order"):
+            return True
+        keep = max(config.max_checkpoints, config.ensemble_size)
+        better = [
+            t
+            for t in self.completed_trials(keep)
+            if (t.score < score if config.direction == "min" else t.score > score)
+        ]
+        return len(better) < keep
+
+    def _score_cut_short(self, trial, model, data, batch_size, history):
+        """A history for a trial whose first epoch the deadline cut short.
+
+        When another trial has a score, this one ends unscored: a validation
+        pass after the deadline would overrun the time limit. Otherwise the
+        search would end with nothing, so the model is scored on its first
+        few validation batches.
+        """
+        if self.any_completed():
+            self.store.write(
+                trial.trial_id,
+                {"stopped_by_deadline": True, "started_at": 0.0, "epochs": 0},
+            )
+            raise TimeLimitTrialError(
+                "Stopped at the time limit before its first epoch ended."
+            )
+        results = model.evaluate(
+            data.validation(batch_size),
+            steps=PARTIAL_EVALUATION_STEPS,
+            verbose=0,
+            return_dict=True,
+        )
+        history.history = {f"val_{k}": [float(v)] for k, v in results.items()}
+        history.epoch = [0]
         return history
 
     # -- objectives and constraints ---------------------------------------------
     def _measure_objectives(self, model, info: dict, data: SearchData) -> dict:
         """Every objective's value for a trained trial (costs measured here)."""
-        names = [name for name, _ in self.objectives]
+        config = self.config
+        names = config.objective_names
         values = {}
         for name in names[1:]:
             if name.startswith("val_"):
@@ -281,7 +426,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 values[name] = history[index] if index < len(history) else None
         if "params" in names:
             values["params"] = info["num_params"]
-        if "latency" in names or self.max_latency_ms is not None:
+        if "latency" in names or config.max_latency_ms is not None:
             values["latency"] = measure_latency_ms(model, data.validation_batch())
         if "size" in names:
             values["size"] = measure_size_mb(model)
@@ -291,21 +436,18 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """Records why a trial breaks a constraint and ends it as infeasible."""
         info = dict(info or {})
         info.update(num_params=num_params, infeasible=reason)
-        self._write_info(trial.trial_id, info)
+        self.store.write(trial.trial_id, info)
         raise InfeasibleTrialError(f"Infeasible: {reason}.")
 
     def pareto_trials(self) -> list:
         """The completed trials that no other completed trial dominates."""
-        objectives = self.objectives or [
-            (self.oracle.objective.name, self.oracle.objective.direction)
-        ]
         trials, points = [], []
         for trial in self.oracle.trials.values():
             if trial.status != TrialStatus.COMPLETED or trial.score is None:
                 continue
-            info = self.trial_info(trial.trial_id)
+            info = self.store.read(trial.trial_id)
             vector = objective_vector(
-                trial.score, info.get("objectives", {}), objectives
+                trial.score, info.get("objectives", {}), self.config.objectives
             )
             if vector is not None:
                 trials.append(trial)
@@ -314,12 +456,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return [trials[i] for i in fronts[0]] if fronts else []
 
     # -- checkpoints ------------------------------------------------------------
-    def _weights_path(self, trial_id) -> str:
-        return os.path.join(self.get_trial_dir(trial_id), WEIGHTS_FILE)
-
     def save_model(self, trial_id, model, step=0):
-        os.makedirs(self.get_trial_dir(trial_id), exist_ok=True)
-        model.save_weights(self._weights_path(trial_id))
+        os.makedirs(self.store.trial_dir(trial_id), exist_ok=True)
+        model.save_weights(self.store.weights_path(trial_id))
 
     def _trial_model(self, trial):
         """The compiled model a trial trains: built, or morphed from its parent."""
@@ -328,7 +467,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             return self.hypermodel.build(hp)
         model = self.load_model(self.oracle.trials[hp.values[morph.PARENT]])
         model = morph.apply_operations(
-            model, json.loads(hp.values[morph.NEW]), seed=self.seed
+            model, json.loads(hp.values[morph.NEW]), seed=self.config.seed
         )
         return self.hypermodel.compile(model, hp)
 
@@ -344,20 +483,31 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def load_model(self, trial):
         model = self.build_architecture(trial)
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(self._weights_path(trial.trial_id))
+        model.load_weights(self.store.weights_path(trial.trial_id))
         return model
 
     def has_checkpoint(self, trial_id) -> bool:
-        return os.path.exists(self._weights_path(trial_id))
+        return self.store.has_checkpoint(trial_id)
+
+    def trial_info(self, trial_id) -> dict:
+        """A trial's record (see `TrialStore`)."""
+        return self.store.read(trial_id)
 
     def prune_checkpoints(self) -> None:
         """Deletes the weights of all but the best `max_checkpoints` trials.
 
-        With several objectives, the trials on the Pareto front keep theirs
-        too, so that any of them can be exported.
+        The trials that the final selection may average keep theirs too, and
+        with several objectives every trial on the Pareto front, so that any of
+        them can be exported. Records are never deleted.
         """
-        keep = {t.trial_id for t in self.oracle.get_best_trials(self.max_checkpoints)}
-        if len(self.objectives) > 1:
+        config = self.config
+        keep = {
+            t.trial_id
+            for t in self.oracle.get_best_trials(
+                max(config.max_checkpoints, config.ensemble_size)
+            )
+        }
+        if len(config.objectives) > 1:
             keep |= {t.trial_id for t in self.pareto_trials()}
         # Trials running in parallel may still be loading their parent's weights.
         for trial in self.oracle.trials.values():
@@ -369,49 +519,39 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         for trial_id, trial in self.oracle.trials.items():
             if trial_id in keep or trial.status == TrialStatus.RUNNING:
                 continue
-            path = self._weights_path(trial_id)
-            if os.path.exists(path):
-                os.remove(path)
-            for entry in ("checkpoint", "checkpoint.weights.h5"):
-                extra = os.path.join(self.get_trial_dir(trial_id), entry)
-                if os.path.isdir(extra):
-                    shutil.rmtree(extra, ignore_errors=True)
+            self.store.delete_checkpoint(trial_id)
 
     # -- bookkeeping ------------------------------------------------------------
-    def _write_info(self, trial_id, info: dict) -> None:
-        folder = self.get_trial_dir(trial_id)
-        os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, INFO_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(info, f)
-        os.replace(tmp, path)
-
-    def trial_info(self, trial_id) -> dict:
-        path = os.path.join(self.get_trial_dir(trial_id), INFO_FILE)
-        if not os.path.exists(path):
-            return {}
-        with open(path) as f:
-            return json.load(f)
-
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         self.prune_checkpoints()
-        best = self.completed_trials(1)
+        best = self.completed_trials(max(1, self.config.ensemble_size))
         if best:
-            info = self.trial_info(best[0].trial_id)
             # Trials overrun their deadline by up to a batch or an evaluation:
-            # keep a margin so that the refit still fits.
-            self.budget.reserve = 1.2 * self.refit_seconds(info)
+            # keep a margin so that the refit of every member still fits.
+            self.budget.reserve = self.selection_seconds(best)
         finished = self.oracle.trials[trial.trial_id]
         if self.progress is not None:
             self.progress.trial_ended(
                 finished,
-                self.trial_info(trial.trial_id),
+                self.store.read(trial.trial_id),
                 best[0].score if best else None,
                 self.budget.elapsed(),
             )
         self._check_failures()
+
+    def selection_seconds(self, trials: list) -> float:
+        """Time to keep for selecting among and refitting `trials`."""
+        seconds = 0.0
+        scale = self.config.refit_scale
+        for trial in trials:
+            record = self.store.read(trial.trial_id)
+            if self.config.refit:
+                seconds += refit_seconds(record, scale)
+            if len(trials) > 1:
+                # Loading and scoring a member on the validation split.
+                seconds += record.get("seconds_per_epoch", 0.0) / 3
+        return 1.2 * seconds
 
     def completed_trials(self, num_trials: int) -> list:
         """The best completed trials (KerasTuner pads its list with failed ones)."""
@@ -422,46 +562,33 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         ]
 
     def _check_failures(self) -> None:
-        """Ends the search after `max_consecutive_failures` failed trials in a row."""
-        ended = [
-            self.oracle.trials[i]
-            for i in self.oracle.end_order
-            if "infeasible" not in self.trial_info(i)
-        ]
+        """Ends the search after `max_consecutive_failures` failed trials in a row.
+
+        Trials refused for a constraint or stopped by the time limit do not
+        count: they say nothing about whether models train.
+        """
+        limit = self.config.max_consecutive_failures
         streak = []
-        for trial in ended:
+        for trial_id in self.oracle.end_order:
+            trial = self.oracle.trials[trial_id]
             if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
-                streak.append(trial)
+                if not _uncounted_failure(trial, self.store.read(trial_id)):
+                    streak.append(trial)
             else:
                 streak = []
-        if (
-            self.max_consecutive_failures
-            and len(streak) >= self.max_consecutive_failures
-        ):
+        if limit and len(streak) >= limit:
             reasons = "\n".join(
                 f"  trial {t.trial_id}: {last_line(t.message) or t.status}"
                 for t in streak
             )
             raise SearchError(
                 f"{len(streak)} trials failed in a row (max_consecutive_failures="
-                f"{self.max_consecutive_failures}), so the search stopped. Reasons:\n"
-                f"{reasons}"
+                f"{limit}), so the search stopped. Reasons:\n{reasons}"
             )
 
-    progress = None
-    max_consecutive_failures = 3
-    tensorboard_dir = None
-    #: Every objective as `(name, direction)`, the oracle's own first.
-    objectives: list = []
-    #: Constraints: largest parameter count, slowest inference (ms/example).
-    max_params = None
-    max_latency_ms = None
 
-    def refit_seconds(self, info: dict) -> float:
-        """Estimated seconds to refit a trial on training + validation data."""
-        if not info:
-            return 0.0
-        epochs = info.get("refit_epochs", info["best_epoch"] + 1)
-        return info["seconds_per_epoch"] * epochs * self.refit_scale
-
-    refit_scale = 1.25
+def _uncounted_failure(trial: Any, record: dict) -> bool:
+    """Whether a failed trial was refused or stopped rather than broken."""
+    return "infeasible" in record or record.get("stopped_by_deadline", False) or (
+        "time limit" in last_line(trial.message)
+    )

@@ -130,6 +130,8 @@ class Screener:
         self.candidates = candidates
         self.seed = seed
         self._cache = {}
+        #: The fewest parameters of any model built so far (None: none built).
+        self.smallest_params = None
 
     def _measure(self, space, values: dict) -> dict:
         key = values_key(values)
@@ -147,6 +149,8 @@ class Screener:
             self._cache[key] = result
             return result
         result["params"] = int(model.count_params())
+        if self.smallest_params is None or result["params"] < self.smallest_params:
+            self.smallest_params = result["params"]
         if self.proxy and self.batch is not None and not self._too_big(result):
             try:
                 result["proxy"] = naswot_score(model, self.batch, seed=self.seed)

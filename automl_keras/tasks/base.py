@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import tempfile
-import time
 from typing import Any
 
 import keras
@@ -15,33 +14,32 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from automl_keras import reporting
-from automl_keras.data import adapters
-from automl_keras.data.splitting import validation_indices
 from automl_keras.errors import (
     ConfigurationError,
     DataError,
     NotFittedError,
-    SearchError,
     did_you_mean,
 )
+from automl_keras.graph import registry
 from automl_keras.graph.graph import Graph
 from automl_keras.hypermodel import GraphHyperModel
-from automl_keras.reporting import last_line
-from automl_keras.search.budget import Budget, DeadlineCallback
+from automl_keras.search.budget import Budget
+from automl_keras.search.builder import build_tuner
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, make_dataset
 from automl_keras.search.executors import make_executor
 from automl_keras.search.objectives import parse_objectives
-from automl_keras.search.oracles import check_tuner_name, make_oracle
-from automl_keras.search.oracles.base import BudgetedOracle
-from automl_keras.search.runner import SearchTuner, repair_project
-from automl_keras.search.screening import PROXIES, Screener
+from automl_keras.search.oracles import check_tuner_name
+from automl_keras.search.screening import PROXIES
+from automl_keras.selection import Selection, select
+from automl_keras.tasks.preparation import DataPreparation, PreparedData
 
 logger = logging.getLogger("automl_keras")
 
 DEFAULT_MAX_TRIALS = 10
 
 
-class BaseAutoModel(BaseEstimator):
+class BaseAutoModel(DataPreparation, BaseEstimator):
     """Search, select and refit a Keras model for a graph of blocks.
 
     Subclasses say which graph to search (`_make_graph`) and which first trials
@@ -50,6 +48,10 @@ class BaseAutoModel(BaseEstimator):
     """
 
     _estimator_type = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        registry.register_estimator(cls)
 
     def _store_params(self, params: dict) -> None:
         """Stores constructor arguments as same-named attributes, unchanged.
@@ -150,86 +152,6 @@ class BaseAutoModel(BaseEstimator):
         """The first objective's direction: "min" or "max"."""
         return parse_objectives(self.objective)[0][1]
 
-    # -- data ---------------------------------------------------------------------
-    def _split_xy(self, graph: Graph, x, y, target, *, argument="x"):
-        """Adapted per-input data and per-head targets (lists in graph order)."""
-        inputs, heads = graph.inputs, graph.heads
-        if target is not None:
-            if len(inputs) != 1 or not inputs[0].takes_frame:
-                raise ConfigurationError(
-                    "target= names the label column of a DataFrame or CSV file and "
-                    "needs a single structured or text input. Pass y= instead."
-                )
-            if y is not None:
-                raise ConfigurationError("Pass either y or target, not both.")
-            frame = adapters.to_frame(x, argument=argument)
-            frame, y = adapters.split_target(frame, target, argument=argument)
-            x = frame
-            if isinstance(target, list | tuple) and len(heads) > 1:
-                y = [y[name] for name in target]
-        xs = self._per_node(x, inputs, "inputs", argument)
-        data = [
-            node.adapt(
-                v,
-                argument=f"{argument}[{node.name!r}]" if len(inputs) > 1 else argument,
-            )
-            for node, v in zip(inputs, xs)
-        ]
-        if y is None and len(inputs) == 1 and adapters.is_tf_dataset(x):
-            _, y = adapters.dataset_to_numpy(x)
-        targets = None
-        if y is not None or not heads:
-            ys = self._per_node(y, heads, "heads", "y")
-            targets = [
-                adapters.to_target_array(
-                    v, argument="y" if len(heads) == 1 else f"y[{h.name!r}]"
-                )
-                for h, v in zip(heads, ys)
-            ]
-        return data, targets
-
-    @staticmethod
-    def _per_node(value, nodes, kind, argument):
-        if len(nodes) == 1:
-            if isinstance(value, dict) and nodes[0].name in value and len(value) == 1:
-                return [value[nodes[0].name]]
-            return [value]
-        names = [n.name for n in nodes]
-        if isinstance(value, dict):
-            missing = [n for n in names if n not in value]
-            if missing:
-                raise DataError(
-                    f"{argument} must have one entry per graph {kind[:-1]}: {names}. "
-                    f"Missing: {missing}."
-                )
-            return [value[n] for n in names]
-        if isinstance(value, list | tuple) and len(value) == len(nodes):
-            return list(value)
-        raise DataError(
-            f"The graph has {len(nodes)} {kind} ({names}): pass {argument} as a list "
-            f"in that order or a dict keyed by those names. Received: "
-            f"{adapters.describe(value)}."
-        )
-
-    def _check_lengths(self, graph, data, targets):
-        lengths = [node.num_samples(d) for node, d in zip(graph.inputs, data)]
-        if len(set(lengths)) > 1:
-            raise DataError(
-                f"All inputs must have the same number of samples. Received: {lengths}."
-            )
-        if targets is not None:
-            for head, t in zip(graph.heads, targets):
-                adapters.check_same_length(
-                    lengths[0], len(t), y_name=f"y for {head.name!r}"
-                )
-        return lengths[0]
-
-    def _model_inputs(self, graph, data):
-        arrays = {}
-        for node, d in zip(graph.inputs, data):
-            arrays.update(node.model_arrays(d))
-        return graph.pack_inputs(arrays)
-
     # -- fit ----------------------------------------------------------------------
     def fit(
         self,
@@ -245,8 +167,12 @@ class BaseAutoModel(BaseEstimator):
         class_weight: dict | None = None,
         sample_weight: Any = None,
         verbose: int = 1,
+        refit_on_validation_data: bool = False,
     ) -> BaseAutoModel:
         """Searches for the best model, then refits it on all the data.
+
+        The stages: prepare the data (adapt, validate, split, analyse), search,
+        select (ensemble, refit) and finish (fitted attributes).
 
         Args:
             x: Training inputs (see the task's documentation for the forms).
@@ -261,6 +187,10 @@ class BaseAutoModel(BaseEstimator):
             class_weight: `{class index: weight}` (single-output classifiers).
             sample_weight: Per-sample weights, aligned with `x`.
             verbose: 0 silent, 1 trial summaries, 2 also Keras progress bars.
+            refit_on_validation_data: With `validation_data`, whether the
+                final refit trains on it too. False (the default) refits on
+                `x` only, so scores on `validation_data` stay honest; a split
+                of `x` (`validation_split`) is always part of the refit.
 
         Returns:
             The fitted estimator (`self`).
@@ -271,336 +201,124 @@ class BaseAutoModel(BaseEstimator):
         """
         budget = Budget(self.time_limit)
         self._check_params()
-        if epochs is not None and (
-            not isinstance(epochs, int | np.integer) or epochs < 1
-        ):
-            raise ConfigurationError(
-                f"epochs must be an integer >= 1 or None. Received: epochs={epochs!r}."
-            )
-        if batch_size is not None and (
-            not isinstance(batch_size, int | np.integer) or batch_size < 1
-        ):
-            raise ConfigurationError(
-                "batch_size must be an integer >= 1 or None. Received: "
-                f"batch_size={batch_size!r}."
-            )
-        seed = 0 if self.seed is None else int(self.seed)
-        graph = self._make_graph()
-        data, targets = self._split_xy(graph, x, y, target)
-        if targets is None:
-            raise DataError(
-                "fit needs targets: pass y=, or target= with the name of the label "
-                "column of a DataFrame or CSV file."
-            )
-        num_samples = self._check_lengths(graph, data, targets)
-        if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype="float32").copy()
-            adapters.check_same_length(
-                num_samples, len(sample_weight), y_name="sample_weight"
-            )
-        encoders = [
-            head.analyse(t, argument="y") for head, t in zip(graph.heads, targets)
-        ]
-
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(
-                validation_data
-            ) not in (2, 3):
-                raise DataError(
-                    "validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
-                    "sample_weight_val). Received: "
-                    f"{adapters.describe(validation_data)}."
-                )
-            val_data, val_targets = self._split_xy(
-                graph, validation_data[0], validation_data[1], None, argument="x_val"
-            )
-            self._check_lengths(graph, val_data, val_targets)
-            val_weight = (
-                None
-                if len(validation_data) == 2
-                else np.asarray(validation_data[2], "float32")
-            )
-            train_data, train_targets, train_weight = data, targets, sample_weight
-        else:
-            stratify = None
-            head = graph.heads[0]
-            if head.task == "classification" and head.encoder.encoding == "labels":
-                stratify = targets[0]
-            train_idx, val_idx = validation_indices(
-                num_samples,
-                validation_split,
-                stratify=stratify,
-                seed=seed,
-                shuffle=self._shuffle_split,
-            )
-            train_data = [n.take(d, train_idx) for n, d in zip(graph.inputs, data)]
-            val_data = [n.take(d, val_idx) for n, d in zip(graph.inputs, data)]
-            train_targets = [t[train_idx] for t in targets]
-            val_targets = [t[val_idx] for t in targets]
-            train_weight = None if sample_weight is None else sample_weight[train_idx]
-            val_weight = None if sample_weight is None else sample_weight[val_idx]
-
-        for node, d in zip(graph.inputs, train_data):
-            node.analyse(d)
-        for node, d in zip(graph.inputs, val_data):
-            node.check(d, argument="validation data")
-
-        search_data = SearchData(
-            x_train=self._model_inputs(graph, train_data),
-            y_train=graph.pack_targets(
-                [e.encode(t) for e, t in zip(encoders, train_targets)]
-            ),
-            x_val=self._model_inputs(graph, val_data),
-            y_val=graph.pack_targets(
-                [e.encode(t) for e, t in zip(encoders, val_targets)]
-            ),
-            w_train=train_weight,
-            w_val=val_weight,
+        check_count(epochs, "epochs")
+        check_count(batch_size, "batch_size")
+        prepared = self._prepare_data(
+            x,
+            y,
+            target=target,
+            validation_split=validation_split,
+            validation_data=validation_data,
             class_weight=class_weight,
-            seed=seed,
+            sample_weight=sample_weight,
+            refit_on_validation_data=refit_on_validation_data,
         )
+        config = self._search_config(prepared.data, epochs, batch_size, verbose)
+        tuner, interrupted = self._search(prepared, config, budget, callbacks)
+        head = prepared.graph.heads[0]
+        chosen = select(
+            tuner,
+            prepared.data,
+            config,
+            budget,
+            loss=head.loss,
+            metrics=head.metrics,
+            single_output=len(prepared.graph.heads) == 1,
+            allow_refit=not interrupted,
+        )
+        self._finish(prepared, tuner, chosen, budget)
+        return self
+
+
+    def _search_config(
+        self, data: SearchData, epochs, batch_size, verbose
+    ) -> SearchConfig:
+        """The one configuration every part of the search is built with."""
         if batch_size is None:
             batch_size = int(
-                min(
-                    256,
-                    max(32, 2 ** round(math.log2(max(search_data.num_train, 1) / 200))),
-                )
+                min(256, max(32, 2 ** round(math.log2(max(data.num_train, 1) / 200))))
             )
-
-        hypermodel = GraphHyperModel(graph)
         max_trials = self.max_trials
         if max_trials is None and self.time_limit is None:
             max_trials = DEFAULT_MAX_TRIALS
+        return SearchConfig(
+            objectives=tuple(parse_objectives(self.objective)),
+            max_trials=max_trials,
+            time_limit=self.time_limit,
+            epochs=epochs,
+            max_epochs=epochs or self.max_epochs,
+            batch_size=int(batch_size),
+            seed=0 if self.seed is None else int(self.seed),
+            max_params=self.max_params,
+            max_latency_ms=self.max_latency_ms,
+            zero_cost=self.zero_cost,
+            zero_cost_candidates=int(self.zero_cost_candidates),
+            max_checkpoints=int(self.max_checkpoints),
+            max_consecutive_failures=int(self.max_consecutive_failures),
+            tensorboard_dir=self.tensorboard_dir,
+            verbose=int(verbose),
+            refit=bool(self.refit),
+            ensemble_size=int(self.ensemble_size),
+            refit_scale=data.refit_scale,
+        )
+
+    def _search(self, prepared: PreparedData, config: SearchConfig, budget, callbacks):
+        """Stage 2: runs the search; `(tuner, interrupted)`."""
         executor = make_executor(getattr(self, "executor", None))
         directory = executor.search_directory(
             self.directory
             or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
         )
-        objectives = parse_objectives(self.objective)
-        primary = self.objective
-        if isinstance(primary, list | tuple):
-            primary = primary[0]
-        oracle = make_oracle(
+        tuner = build_tuner(
             self.tuner,
-            objective=primary,
-            max_trials=max_trials,
-            seed=seed,
-            initial_hps=self._initial_hps(),
-            max_epochs=epochs or self.max_epochs,
-        )
-        oracle.budget = budget
-        if isinstance(oracle, BudgetedOracle):
-            oracle.objectives = objectives
-            oracle.trial_info = lambda trial_id: tuner.trial_info(trial_id)
-            if self.max_params is not None or self.zero_cost is not None:
-                oracle.screener = Screener(
-                    hypermodel,
-                    batch=search_data.train_batch(64) if self.zero_cost else None,
-                    max_params=self.max_params,
-                    proxy=self.zero_cost,
-                    candidates=self.zero_cost_candidates,
-                    seed=seed,
-                )
-        if hasattr(oracle, "needs_architectures"):
-            oracle.has_checkpoint = lambda trial_id: tuner.has_checkpoint(trial_id)
-        oracle.verbose = 0
-        keras.utils.set_random_seed(seed)
-        if not self.overwrite:
-            repair_project(os.path.join(directory, self.project_name))
-        tuner = SearchTuner(
-            oracle,
-            hypermodel,
+            GraphHyperModel(prepared.graph),
+            prepared.data,
+            config,
+            budget,
             directory=directory,
             project_name=self.project_name,
             overwrite=self.overwrite,
-            budget=budget,
-            max_checkpoints=self.max_checkpoints,
-            seed=seed,
+            initial_hps=self._initial_hps(),
         )
-        tuner.refit_scale = (
-            search_data.num_train + len_of(search_data.y_val)
-        ) / search_data.num_train
-        tuner.progress = reporting.SearchProgress(
-            verbose, objectives[0][0], max_trials, self.time_limit
-        )
-        tuner.max_consecutive_failures = self.max_consecutive_failures
-        tuner.tensorboard_dir = self.tensorboard_dir
-        tuner.objectives = objectives
-        tuner.max_params = self.max_params
-        tuner.max_latency_ms = self.max_latency_ms
-        interrupted = False
         try:
-            executor.search(
-                tuner,
-                search_data,
-                epochs=epochs,
-                max_epochs=self.max_epochs,
-                batch_size=batch_size,
-                callbacks=callbacks,
-                fit_verbose=2 if verbose >= 2 else 0,
-            )
+            executor.search(tuner, prepared.data, callbacks=callbacks)
         except KeyboardInterrupt:
             if not tuner.completed_trials(1):
                 raise
-            interrupted = True
             tuner.progress.message("Interrupted: keeping the best trial so far.")
-        self._finish_fit(
-            graph,
-            tuner,
-            search_data,
-            batch_size,
-            budget,
-            encoders,
-            verbose,
-            allow_refit=not interrupted,
-        )
-        return self
+            return tuner, True
+        return tuner, False
 
-    _shuffle_split = True
-
-    def _finish_fit(
-        self,
-        graph,
-        tuner,
-        data: SearchData,
-        batch_size,
-        budget,
-        encoders,
-        verbose,
-        *,
-        allow_refit: bool = True,
-    ):
-        best_trials = tuner.completed_trials(max(1, self.ensemble_size))
-        if not best_trials:
-            failures = [
-                f"trial {t.trial_id}: {last_line(t.message) or t.status}"
-                for t in tuner.oracle.trials.values()
-            ]
-            infeasible = getattr(tuner.oracle, "infeasible", {})
-            if not failures and infeasible:
-                reasons = sorted(set(infeasible.values()))[:3]
-                raise SearchError(
-                    f"All {len(infeasible)} proposals broke the search's constraints "
-                    f"(e.g. {'; '.join(reasons)}), so nothing was trained. Loosen "
-                    f"max_params={self.max_params} or narrow the search space."
-                )
-            if not failures:
-                raise SearchError(
-                    f"time_limit={self.time_limit} s ran out before a single trial "
-                    "could start. Raise time_limit."
-                )
-            raise SearchError("No trial succeeded. Reasons:\n" + "\n".join(failures))
-        best = best_trials[0]
-        members = self._ensemble_members(graph, tuner, data, batch_size, best_trials)
-        self.refit_seconds_ = 0.0
-        self.refit_ = bool(self.refit and allow_refit)
-        models, history = [], tuner.trial_info(best.trial_id).get("history", {})
-        for trial in members:
-            model, refit_history = None, None
-            if self.refit_:
-                model, refit_history = self._refit(
-                    tuner, trial, data, batch_size, budget, verbose
-                )
-            if model is None:
-                self.refit_ = False
-                keras.utils.clear_session(free_memory=False)
-                model = tuner.load_model(trial)
-            elif trial is best:
-                history = refit_history
-            models.append(model)
-        if self.refit and not self.refit_:
-            logger.warning(
-                "Used the best trial's own model, trained on the training split: %s.",
-                "the search was interrupted"
-                if not allow_refit
-                else "not enough time was left to refit on all data",
-            )
-        if len(models) == 1:
-            self.best_model_ = models[0]
-        else:
-            head = graph.heads[0]
-            self.best_model_ = average_models(models, head.loss, head.metrics)
+    def _finish(self, prepared: PreparedData, tuner, chosen: Selection, budget):
+        """Stage 4: the fitted attributes (scikit-learn's trailing underscore)."""
+        graph, encoders, members = prepared.graph, prepared.encoders, chosen.members
+        best = members[0]
+        self.best_model_ = chosen.model
+        self.refit_ = chosen.refit
+        self.refit_seconds_ = chosen.refit_seconds
         self.ensemble_ = [t.trial_id for t in members] if len(members) > 1 else []
         self.best_hyperparameters_ = best.hyperparameters
         self.best_trial_id_ = best.trial_id
-        self.history_ = {k: [float(v) for v in vs] for k, vs in history.items()}
+        self.history_ = chosen.history
         self.graph_ = graph
         self.encoders_ = encoders
-        self.leaderboard_ = reporting.leaderboard(tuner)
+        board = reporting.leaderboard(tuner)
+        served = {t.trial_id for t in members}
+        board["refit"] = [
+            bool(chosen.refit and i in served) for i in board["trial_id"]
+        ]
+        self.leaderboard_ = board
         self.pareto_trial_ids_ = [t.trial_id for t in tuner.pareto_trials()]
         self.project_dir_ = tuner.project_dir
         self._search_tuner = tuner
         self.fit_seconds_ = budget.elapsed()
         if graph.heads[0].task == "classification" and len(graph.heads) == 1:
             self.classes_ = encoders[0].classes_array
-        if tuner.progress is not None:
-            tuner.progress.message(
-                f"Best trial {best.trial_id}: {self._objective_name}={best.score:.4f}; "
-                f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s"
-                + (f"; ensemble of {len(members)} trials." if len(members) > 1 else ".")
-            )
-
-    def _refit(self, tuner, trial, data, batch_size, budget, verbose):
-        """Trains a trial's architecture on all data; (None, None) if it cannot."""
-        info = tuner.trial_info(trial.trial_id)
-        if budget.remaining() <= tuner.refit_seconds(info):
-            return None, None
-        keras.utils.clear_session(free_memory=False)
-        keras.utils.set_random_seed(0 if self.seed is None else int(self.seed))
-        model = tuner.build_architecture(trial)
-        started = time.monotonic()
-        result = model.fit(
-            data.combined(batch_size),
-            epochs=info.get("refit_epochs", info.get("best_epoch", 0) + 1),
-            callbacks=[
-                DeadlineCallback(budget.deadline),
-                keras.callbacks.TerminateOnNaN(),
-            ],
-            class_weight=data.class_weight,
-            shuffle=False,
-            verbose=2 if verbose >= 2 else 0,
+        tuner.progress.message(
+            f"Best trial {best.trial_id}: {self._objective_name}={best.score:.4f}; "
+            f"{len(tuner.oracle.trials)} trials in {self.fit_seconds_:.1f} s"
+            + (f"; ensemble of {len(members)} trials." if len(members) > 1 else ".")
         )
-        self.refit_seconds_ += time.monotonic() - started
-        losses = result.history.get("loss", [])
-        if not losses or not all(math.isfinite(v) for v in losses):
-            return None, None
-        return model, result.history
-
-    def _ensemble_members(self, graph, tuner, data, batch_size, best_trials) -> list:
-        """The trials whose average beats the best one on validation data.
-
-        Only single-output models are averaged; otherwise, or when averaging
-        does not help, the best trial alone.
-        """
-        best = best_trials[0]
-        candidates = [t for t in best_trials if tuner.has_checkpoint(t.trial_id)]
-        if self.ensemble_size <= 1 or len(graph.heads) != 1 or len(candidates) < 2:
-            return [best]
-        head = graph.heads[0]
-        loss = keras.losses.get(head.loss)
-        val = make_dataset(data.x_val, batch_size=256)
-        outputs = []
-        for trial in candidates:
-            keras.utils.clear_session(free_memory=False)
-            outputs.append(np.asarray(tuner.load_model(trial).predict(val, verbose=0)))
-
-        def score(prediction) -> float:
-            return float(np.mean(np.asarray(loss(data.y_val, prediction))))
-
-        single = score(outputs[0])
-        chosen, chosen_score = [best], single
-        for k in range(2, len(candidates) + 1):
-            value = score(np.mean(outputs[:k], axis=0))
-            if value < chosen_score:
-                chosen, chosen_score = candidates[:k], value
-        if len(chosen) > 1:
-            logger.info(
-                "Averaging %d trials: validation loss %.4f instead of %.4f.",
-                len(chosen),
-                chosen_score,
-                single,
-            )
-        return chosen
 
     # -- inference ----------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -776,36 +494,27 @@ class BaseAutoModel(BaseEstimator):
 
         return load_estimator(path)
 
+    def __getstate__(self) -> dict:
+        """The estimator's state for pickle, without the search's tuner.
+
+        The fitted model pickles through Keras (a `.keras` archive in memory);
+        the tuner (oracle, files of the search) stays behind, so a pickled
+        estimator exports its best model but not other trials' models.
+        """
+        state = dict(self.__dict__)
+        state.pop("_search_tuner", None)
+        return state
+
     def __sklearn_clone__(self):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
 
 
-def len_of(y) -> int:
-    return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
 
-
-def average_models(models: list, loss, metrics) -> keras.Model:
-    """One model that averages the outputs of single-output models.
-
-    The members keep their own preprocessing; the result takes the same raw
-    inputs and loads with `keras.models.load_model` like any other.
-    """
-    first = models[0]
-    inputs = keras.tree.map_structure(
-        lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name),
-        first.input,
-    )
-    members = [
-        keras.Model(
-            m.inputs if isinstance(m.input, list) else m.input,
-            m.output,
-            name=f"member_{i}",
+def check_count(value, name: str) -> None:
+    """Raises ConfigurationError unless `value` is None or an integer >= 1."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
+    ):
+        raise ConfigurationError(
+            f"{name} must be an integer >= 1 or None. Received: {name}={value!r}."
         )
-        for i, m in enumerate(models)
-    ]
-    outputs = keras.layers.Average(name="ensemble_average")(
-        [m(inputs) for m in members]
-    )
-    ensemble = keras.Model(inputs, outputs, name="ensemble")
-    ensemble.compile(loss=loss, metrics=metrics)
-    return ensemble

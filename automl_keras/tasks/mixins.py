@@ -15,11 +15,24 @@ class ClassifierMixin:
         """Class probabilities, shape `(n_samples, n_classes)`, in `classes_` order."""
         return self._raw_outputs(x, batch_size)[0]
 
-    def score(self, x, y=None, *, target=None) -> float:
-        """Accuracy (subset accuracy for multi-label targets)."""
+    def score(self, x, y=None, *, target=None, sample_weight=None) -> float:
+        """Accuracy (subset accuracy for multi-label targets).
+
+        Args:
+            x: Inputs, as for `fit`.
+            y: True labels; None when `target` names a column of `x`.
+            target: Name of the label column of a DataFrame or CSV file.
+            sample_weight: Per-sample weights of the accuracy, or None.
+        """
         self._check_fitted()
         data, targets = self._split_xy(self.graph_, x, y, target)
-        return float(accuracy_score(targets[0], self.predict(_rejoin(self, x, data))))
+        return float(
+            accuracy_score(
+                targets[0],
+                self.predict(_rejoin(self, x, data)),
+                sample_weight=_weights(sample_weight, targets[0]),
+            )
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -32,11 +45,24 @@ class RegressorMixin:
 
     _estimator_type = "regressor"
 
-    def score(self, x, y=None, *, target=None) -> float:
-        """R^2 of the predictions."""
+    def score(self, x, y=None, *, target=None, sample_weight=None) -> float:
+        """R^2 of the predictions.
+
+        Args:
+            x: Inputs, as for `fit`.
+            y: True values; None when `target` names a column of `x`.
+            target: Name of the target column of a DataFrame or CSV file.
+            sample_weight: Per-sample weights of R^2, or None.
+        """
         self._check_fitted()
         data, targets = self._split_xy(self.graph_, x, y, target)
-        return float(r2_score(targets[0], self.predict(_rejoin(self, x, data))))
+        return float(
+            r2_score(
+                targets[0],
+                self.predict(_rejoin(self, x, data)),
+                sample_weight=_weights(sample_weight, targets[0]),
+            )
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -47,3 +73,14 @@ class RegressorMixin:
 def _rejoin(estimator, x, data):
     """The features of `x` once a target column was split off (or `x` itself)."""
     return data[0] if len(data) == 1 else data
+
+
+def _weights(sample_weight, targets) -> np.ndarray | None:
+    """Validated per-sample weights for a score, or None."""
+    if sample_weight is None:
+        return None
+    from automl_keras.data import adapters
+
+    weights = np.asarray(sample_weight, dtype="float64").reshape(-1)
+    adapters.check_same_length(len(targets), len(weights), y_name="sample_weight")
+    return weights

@@ -77,6 +77,12 @@ class TimeSeriesForecaster(BaseAutoModel):
     _estimator_type = "regressor"
     _shuffle_split = False
 
+    @property
+    def _split_gap(self) -> int:
+        # The last horizon - 1 training windows forecast rows that are
+        # validation targets: leave them out.
+        return max(int(self.horizon) - 1, 0)
+
     def __init__(
         self,
         lookback: int,

@@ -26,9 +26,9 @@ from automl_keras.search.executors import (
 )
 from automl_keras.search.oracles import TUNERS
 from automl_keras.search.oracles.base import values_key
-from automl_keras.search.runner import INFO_FILE
+from automl_keras.search.store import TrialStore
 from tests.helpers import fit_fails_early
-from tests.search.test_oracles import loss_of, make
+from tests.search.test_oracles import FakeStore, loss_of, make
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -41,14 +41,10 @@ def _data(n=120, seed=0):
 
 
 def _infos(clf) -> list:
-    """The `automl_trial.json` records of a fitted search, by trial folder."""
-    infos = []
-    for entry in sorted(os.listdir(clf.project_dir_)):
-        path = os.path.join(clf.project_dir_, entry, INFO_FILE)
-        if entry.startswith("trial_") and os.path.exists(path):
-            with open(path) as f:
-                infos.append(json.load(f))
-    return infos
+    """The trial records of a fitted search, in trial order."""
+    store = TrialStore(clf.project_dir_)
+    ids = sorted(clf.leaderboard()["trial_id"])
+    return [store.read(i) for i in ids if store.read(i)]
 
 
 # -- the executor argument -----------------------------------------------------------
@@ -178,10 +174,10 @@ def _described_model() -> dict:
 
 def test_morph_children_proposed_while_others_run_differ(tmp_path):
     info = _described_model()
-    oracle = make("morphism", tmp_path, max_trials=20)
+    oracle = make(
+        "morphism", tmp_path, max_trials=20, store=FakeStore(default=info)
+    )
     oracle.morph_probability = 1.0
-    oracle.trial_info = lambda trial_id: info
-    oracle.has_checkpoint = lambda trial_id: True
     for score in (0.5, 0.4, 0.3):
         trial = oracle.create_trial("tuner0")
         oracle.update_trial(trial.trial_id, {"val_loss": score})

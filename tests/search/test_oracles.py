@@ -10,6 +10,7 @@ from keras_tuner.engine.trial import TrialStatus
 import automl_keras as ak
 from automl_keras.errors import ConfigurationError
 from automl_keras.search.budget import Budget
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.oracles import (
     TUNERS,
     GreedyOracle,
@@ -32,16 +33,43 @@ def loss_of(values: dict) -> float:
     return values["units"] / 32 - 0.5 * bool(values["flag"]) + values["rate"]
 
 
-def make(tuner, tmp_path, *, seed=0, max_trials=None, initial_hps=None):
+class FakeStore:
+    """Trial records and checkpoints held in memory, as a `TrialStore` reads."""
+
+    def __init__(self, records=None, *, default=None, checkpoints=True):
+        self.records = {} if records is None else records
+        self.default = default or {}
+        self.checkpoints = checkpoints
+
+    def read(self, trial_id):
+        return dict(self.records.get(trial_id, self.default))
+
+    def has_checkpoint(self, trial_id):
+        return self.checkpoints
+
+
+def make(
+    tuner,
+    tmp_path,
+    *,
+    seed=0,
+    max_trials=None,
+    initial_hps=None,
+    budget=None,
+    screener=None,
+    store=None,
+    **settings,
+):
+    """An oracle built as a search builds it, on the small `space()`."""
+    config = SearchConfig(max_trials=max_trials, seed=seed, max_epochs=3, **settings)
     oracle = make_oracle(
         tuner,
-        objective="val_loss",
-        max_trials=max_trials,
-        seed=seed,
+        config=config,
         initial_hps=initial_hps,
-        max_epochs=3,
+        budget=budget,
+        store=store,
+        screener=screener,
     )
-    oracle.verbose = 0
     oracle._set_project_dir(str(tmp_path / f"{tuner}_{seed}"), "project")
     oracle.hyperparameters = space()
     return oracle
@@ -121,23 +149,25 @@ def test_sampling_oracles_are_deterministic(tmp_path, tuner):
 
 @pytest.mark.parametrize("tuner", TUNERS)
 def test_spent_budget_stops_proposals(tmp_path, tuner):
-    oracle = make(tuner, tmp_path, max_trials=10)
-    oracle.budget = Budget(time_limit=0.01)
+    oracle = make(tuner, tmp_path, max_trials=10, budget=Budget(time_limit=0.01))
     time.sleep(0.02)
     assert run(oracle) == []
 
 
 @pytest.mark.parametrize("tuner", TUNERS)
 def test_min_trial_seconds_stops_proposals(tmp_path, tuner):
-    oracle = make(tuner, tmp_path, max_trials=10)
-    oracle.budget = Budget(time_limit=60)
-    oracle.min_trial_seconds = 120
+    oracle = make(
+        tuner,
+        tmp_path,
+        max_trials=10,
+        budget=Budget(time_limit=60),
+        min_trial_seconds=120,
+    )
     assert run(oracle) == []
 
 
 def test_budget_with_time_left_lets_trials_run(tmp_path):
-    oracle = make("greedy", tmp_path, max_trials=2)
-    oracle.budget = Budget(time_limit=600)
+    oracle = make("greedy", tmp_path, max_trials=2, budget=Budget(time_limit=600))
     assert len(run(oracle)) == 2
 
 
@@ -161,12 +191,10 @@ class TestTunerNames:
         oracle = keras_tuner.oracles.RandomSearchOracle(
             objective="val_loss", max_trials=1
         )
-        assert make_oracle(oracle, objective="val_loss", max_trials=3, seed=0) is (
-            oracle
-        )
+        assert make_oracle(oracle, config=SearchConfig(max_trials=3)) is oracle
 
     def test_hyperband_keeps_max_trials(self):
-        oracle = make_oracle("hyperband", objective="val_loss", max_trials=2, seed=0)
+        oracle = make_oracle("hyperband", config=SearchConfig(max_trials=2))
         assert oracle.max_trials == 2
 
 

@@ -1,6 +1,5 @@
 """The trial runner: per-trial records, checkpoints, deadlines, failures."""
 
-import json
 import math
 import os
 import time
@@ -18,7 +17,7 @@ from automl_keras.search.budget import (
     DeadlineCallback,
 )
 from automl_keras.search.data import SearchData, make_dataset
-from automl_keras.search.runner import INFO_FILE, WEIGHTS_FILE
+from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from tests.helpers import FAST_FIT, structured_frame, trial_dirs
 
 
@@ -45,11 +44,9 @@ def test_project_folder(searched):
 
 
 def test_each_trial_records_what_happened(searched):
-    for trial in sorted(os.listdir(searched.project_dir_)):
-        if not trial.startswith("trial_"):
-            continue
-        with open(os.path.join(searched.project_dir_, trial, INFO_FILE)) as f:
-            info = json.load(f)
+    store = TrialStore(searched.project_dir_)
+    for trial_id in searched.leaderboard()["trial_id"]:
+        info = store.read(trial_id)
         assert 1 <= info["epochs"] <= 2
         assert 0 <= info["best_epoch"] < info["epochs"]
         assert info["num_params"] > 0

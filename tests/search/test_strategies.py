@@ -24,7 +24,7 @@ from automl_keras.search.oracles import EvolutionOracle, ReinforceOracle
 from automl_keras.search.oracles.base import choices_of, values_key
 from automl_keras.search.screening import Screener, naswot_score
 from tests.helpers import FAST_FIT, structured_frame
-from tests.search.test_oracles import loss_of, make, run, semantic
+from tests.search.test_oracles import FakeStore, loss_of, make, run, semantic
 
 # -- evolution ----------------------------------------------------------------
 
@@ -107,11 +107,15 @@ class TestEvolution:
         assert run(resumed, max_steps=4) == run(oracle, max_steps=4)
 
     def test_nsga_selection_with_two_objectives(self, tmp_path):
-        oracle = make("evolution", tmp_path, max_trials=12)
-        oracle.population_size = 4
-        oracle.objectives = [("val_loss", "min"), ("params", "min")]
         recorded = {}
-        oracle.trial_info = lambda trial_id: recorded.get(trial_id, {})
+        oracle = make(
+            "evolution",
+            tmp_path,
+            max_trials=12,
+            store=FakeStore(recorded),
+            objectives=(("val_loss", "min"), ("params", "min")),
+        )
+        oracle.population_size = 4
         for _ in range(8):
             trial = oracle.create_trial("tuner0")
             values = dict(trial.hyperparameters.values)
@@ -260,8 +264,7 @@ class FakeScreener:
 
 @pytest.mark.parametrize("tuner", ["greedy", "random", "evolution", "rl", "bayesian"])
 def test_screening_refuses_infeasible_and_trains_the_best_proxy(tmp_path, tuner):
-    oracle = make(tuner, tmp_path, max_trials=5)
-    oracle.screener = FakeScreener()
+    oracle = make(tuner, tmp_path, max_trials=5, screener=FakeScreener())
     proposed = run(oracle)
     assert proposed and all(v["units"] <= 16 for v in proposed)
     assert all("too wide" == r for r in oracle.infeasible.values())
@@ -278,9 +281,8 @@ def test_screening_refuses_infeasible_and_trains_the_best_proxy(tmp_path, tuner)
 
 
 def test_screening_picks_the_best_of_several_candidates(tmp_path):
-    oracle = make("random", tmp_path, max_trials=1)
     screener = FakeScreener()
-    oracle.screener = screener
+    oracle = make("random", tmp_path, max_trials=1, screener=screener)
     proposed = run(oracle)
     feasible = [v for v in screener.scored if v["units"] <= 16]
     assert len(feasible) == 4
@@ -444,8 +446,12 @@ def test_screening_takes_a_tenth_of_the_time_left(tmp_path):
             time.sleep(0.3)
             return None
 
-    oracle = make("random", tmp_path, max_trials=1)
-    oracle.screener = SlowScreener()
-    oracle.budget = Budget(time_limit=2.0)
+    oracle = make(
+        "random",
+        tmp_path,
+        max_trials=1,
+        screener=SlowScreener(),
+        budget=Budget(time_limit=2.0),
+    )
     run(oracle)
     assert len(oracle.screener.scored) == 1

@@ -200,7 +200,7 @@ def test_ensemble_is_one_loadable_model(tmp_path):
 
 
 def test_average_models_averages():
-    from automl_keras.tasks.base import average_models
+    from automl_keras.selection import average_models
 
     inputs = keras.Input((3,), name="x")
     first = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
@@ -264,9 +264,7 @@ def test_resume_after_kill_9(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     completed_before = sorted(
-        p.name
-        for p in (tmp_path / "killed").iterdir()
-        if p.name.startswith("trial_") and (p / "automl_trial.json").exists()
+        p.name for p in (tmp_path / "killed" / "records").glob("trial_*.json")
     )
     assert len(completed_before) >= 2
     result = subprocess.run(
@@ -302,13 +300,10 @@ def test_out_of_memory_retries_with_a_smaller_batch(tmp_path):
     clf.fit(x, y, epochs=1, batch_size=32, callbacks=[_OutOfMemoryOnce()], verbose=0)
     assert _OutOfMemoryOnce.raised
     assert (clf.leaderboard()["status"] == "COMPLETED").all()
-    import json
+    from automl_keras.search.store import TrialStore
 
-    from automl_keras.search.runner import INFO_FILE
-
-    trial_dir = os.path.join(clf.project_dir_, f"trial_{clf.best_trial_id_}")
-    with open(os.path.join(trial_dir, INFO_FILE)) as f:
-        assert json.load(f)["batch_size"] == 16
+    record = TrialStore(clf.project_dir_).read(clf.best_trial_id_)
+    assert record["batch_size"] == 16
 
 
 def test_a_budget_too_short_for_any_trial_says_so(tmp_path):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import keras_tuner
 from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.errors import ConfigurationError, did_you_mean
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.oracles.base import BudgetedOracle
 from automl_keras.search.oracles.evolution import EvolutionOracle
 from automl_keras.search.oracles.greedy import GreedyOracle
@@ -48,6 +50,10 @@ class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
 
     repeatable_proposals = False
 
+    def __init__(self, max_trials: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_trials = max_trials
+
     def propose(self, trial_id):
         return keras_tuner.oracles.HyperbandOracle.populate_space(self, trial_id)
 
@@ -72,21 +78,36 @@ def check_tuner_name(tuner) -> None:
 def make_oracle(
     tuner,
     *,
-    objective,
-    max_trials: int | None,
-    seed: int,
+    config: SearchConfig,
     initial_hps: list | None = None,
-    max_epochs: int = 100,
+    budget: Any = None,
+    store: Any = None,
+    screener: Any = None,
 ):
-    """Creates the oracle for a tuner name (or returns a given oracle)."""
+    """Creates the oracle for a tuner name (or returns a given oracle).
+
+    Args:
+        tuner: A name from `TUNERS` or a `keras_tuner.Oracle` (used as it is;
+            the tuner still stops it at the time limit).
+        config: The search's `SearchConfig`.
+        initial_hps: Partial `{name: value}` dicts to try first.
+        budget: The search's `Budget`.
+        store: The search's `TrialStore`.
+        screener: A `Screener` for proposals, or None.
+    """
     check_tuner_name(tuner)
     if isinstance(tuner, keras_tuner.Oracle):
         return tuner
+    max_trials = config.max_trials
     # KerasTuner treats a seed of 0 as "no seed": shift by one.
     common = {
-        "objective": objective,
-        "seed": seed + 1,
+        "objective": keras_tuner.Objective(config.objective, config.direction),
+        "seed": config.seed + 1,
         "max_consecutive_failed_trials": 10**9,  # the tuner counts failures itself
+        "config": config,
+        "budget": budget,
+        "store": store,
+        "screener": screener,
     }
     if tuner == "greedy":
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
@@ -105,9 +126,9 @@ def make_oracle(
         )
     if tuner == "bayesian":
         return BayesianOracle(max_trials=max_trials, num_initial_points=2, **common)
-    oracle = HyperbandOracle(max_epochs=max_epochs, factor=3, **common)
-    oracle.max_trials = max_trials
-    return oracle
+    return HyperbandOracle(
+        max_trials=max_trials, max_epochs=config.max_epochs, factor=3, **common
+    )
 
 
 __all__ = [

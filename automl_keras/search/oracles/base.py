@@ -7,11 +7,13 @@ import math
 import os
 import random
 import time
+from typing import Any
 
 import numpy as np
 from keras_tuner.engine import hyperparameters as hp_module
 from keras_tuner.engine.trial import TrialStatus
 
+from automl_keras.search.config import SearchConfig
 from automl_keras.search.objectives import objective_vector
 
 #: Proposals an oracle may make for one trial while looking for a feasible one.
@@ -23,41 +25,64 @@ class BudgetedOracle:
 
     Each oracle implements `propose(trial_id)` (KerasTuner's `populate_space`
     response); this mixin's `populate_space` stops at the budget and, when a
-    `screener` is set, screens proposals before any training: a proposal that
-    breaks a constraint known before training (`max_params`) is recorded as
-    infeasible and never proposed again, and with a zero-cost proxy the oracle
-    proposes `screener.candidates` distinct values and keeps the one the proxy
-    scores best.
+    `screener` is given, screens proposals before any training: a proposal
+    that breaks a constraint known before training (`max_params`) is recorded
+    as infeasible and never proposed again, and with a zero-cost proxy the
+    oracle proposes `screener.candidates` distinct values and keeps the one the
+    proxy scores best.
 
-    The estimator sets `budget` (a `Budget`), `min_trial_seconds` (the
-    shortest trial worth starting), `screener`, `objectives` and `trial_info`
-    before the search; none of them is part of the oracle's saved state.
+    Everything comes at construction; none of it is part of the saved state.
+
+    Args:
+        config: The search's `SearchConfig` (objectives, shortest trial).
+        budget: The search's `Budget`, or None for no time limit.
+        store: The search's `TrialStore` (records and checkpoints of trials),
+            or None before there is one.
+        screener: A `search.screening.Screener`, or None.
+        **kwargs: Passed to the KerasTuner oracle.
     """
 
-    budget = None
-    min_trial_seconds = 0.0
-    #: A `search.screening.Screener`, or None.
-    screener = None
-    #: Every objective as `(name, direction)`, the oracle's own first.
-    objectives: list = []
     #: Whether `propose` may be called several times for one trial (with
     #: `attempt` varying its random choices); False skips screening.
     repeatable_proposals = True
     #: Which of the proposals for the current trial this is (0 first).
     attempt = 0
 
-    def trial_info(self, trial_id) -> dict:
-        """What the trial runner recorded for a trial (set by the estimator)."""
-        return {}
+    def __init__(
+        self,
+        *,
+        config: SearchConfig | None = None,
+        budget: Any = None,
+        store: Any = None,
+        screener: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.config = config if config is not None else SearchConfig(
+            objectives=((self.objective.name, self.objective.direction),)
+        )
+        self.budget = budget
+        self.store = store
+        self.screener = screener
+        # KerasTuner's own trial display: the search prints its own lines.
+        self.verbose = 0
 
-    #: Where the tuner keeps this oracle's state (set by the tuner).
-    state_file = None
+    @property
+    def objectives(self) -> tuple:
+        """Every objective as `(name, direction)`, the oracle's own first."""
+        return self.config.objectives
+
+    def trial_info(self, trial_id) -> dict:
+        """What the trial runner recorded for a trial (`{}` if nothing)."""
+        return {} if self.store is None else self.store.read(trial_id)
+
+    def has_checkpoint(self, trial_id) -> bool:
+        """Whether a trial kept its trained weights."""
+        return self.store is not None and self.store.has_checkpoint(trial_id)
 
     def save(self):
         """Writes the oracle's state atomically (a killed process leaves the old)."""
-        path = self.state_file
-        if path is None:
-            return super().save()
+        path = self._get_oracle_fname()
         os.makedirs(os.path.dirname(path), exist_ok=True)
         temporary = path + ".tmp"
         with open(temporary, "w") as f:
@@ -141,7 +166,11 @@ class BudgetedOracle:
         if self.budget is not None:
             allowance = 0.1 * max(self.budget.trial_time_left(), 0.0)
         for attempt in range(wanted + MAX_ATTEMPTS):
-            if candidates and time.monotonic() - started > allowance:
+            # Checked before every proposal, with or without a candidate: when
+            # nothing is feasible, proposing must not outlast the budget.
+            if attempt and time.monotonic() - started > allowance:
+                break
+            if self.budget is not None and self.budget.trial_time_left() <= 0:
                 break
             self.attempt = attempt
             try:
@@ -217,13 +246,10 @@ class BudgetedOracle:
 
         None when the trial has no score or misses a recorded objective.
         """
-        objectives = self.objectives or [
-            (self.objective.name, self.objective.direction)
-        ]
         if trial.score is None:
             return None
         recorded = self.trial_info(trial.trial_id).get("objectives", {})
-        return objective_vector(trial.score, recorded, objectives)
+        return objective_vector(trial.score, recorded, self.objectives)
 
     def get_state(self):
         state = super().get_state()
@@ -283,7 +309,10 @@ class BudgetedOracle:
     def stop_response(self) -> dict | None:
         """The "stop the search" response once the budget is spent, else None."""
         budget = self.budget
-        if budget is not None and budget.trial_time_left() <= self.min_trial_seconds:
+        if (
+            budget is not None
+            and budget.trial_time_left() <= self.config.min_trial_seconds
+        ):
             return {"status": TrialStatus.STOPPED, "values": None}
         return None
 

@@ -3,14 +3,24 @@
 Each proposal is one of two kinds:
 
 - a **morph**: a trained trial (among the best that kept their weights) is the
-  parent; one or two function-preserving operations (widen, deepen, skip) give
-  the child, which starts from the parent's trained weights. Which child is
-  chosen by a Gaussian process over architectures with the edit-distance kernel
-  and a lower-confidence-bound acquisition, optimised by a small tree search
-  with simulated annealing from the trained architectures;
+  parent; one function-preserving operation (widen, deepen, skip) gives the
+  child, which starts from the parent's trained weights. The operations come
+  from the candidates the trial runner recorded for the parent
+  (`morph.describe`), each validated by the operators' own planning on the
+  parent's trained model, so every child can be built. One operation per
+  child keeps that guarantee: a second one would have been validated on the
+  parent, not on the model the first one makes (a skip connection added first
+  can make a later one impossible). Deeper changes come from morphing
+  children in later trials.
+  Which child is chosen by a Gaussian process over architectures with the
+  edit-distance kernel and a lower-confidence-bound acquisition over
+  `num_candidates` sampled children;
 - a **hyperparameter proposal** from KerasTuner's Bayesian optimisation over
   the graph's space (optimizer, learning rate, preprocessing and block choices),
-  trained from scratch.
+  trained from scratch. Morphed children carry their parent's hyperparameter
+  values but not a model built from them, so that Gaussian process sees only
+  the trials built from their values: a child would count as a second
+  observation of its parent's values.
 
 The task's strong first trials come first; afterwards a morph is proposed with
 probability `morph_probability` whenever a parent with weights exists.
@@ -18,10 +28,12 @@ probability `morph_probability` whenever a parent with weights exists.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import keras_tuner
@@ -39,7 +51,8 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
     Args:
         initial_hps: Partial `{name: value}` dicts to try first.
         morph_probability: Chance that a proposal is a morph (when possible).
-        num_candidates: Children scored by the acquisition per morph proposal.
+        num_candidates: Children sampled, and scored by the acquisition, per
+            morph proposal.
         max_parents: How many of the best trials may be parents.
         beta: Exploration weight of the confidence bound.
         **kwargs: Passed to `keras_tuner.oracles.BayesianOptimizationOracle`.
@@ -63,9 +76,6 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         self.num_candidates = num_candidates
         self.max_parents = max_parents
         self.beta = beta
-        # Set by the tuner (not part of the saved state).
-        self.trial_info = lambda trial_id: {}
-        self.has_checkpoint = lambda trial_id: False
 
     def propose(self, trial_id):
         first = self.initial_response(self.tried_keys())
@@ -76,14 +86,34 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             values = self.propose_morph(rng)
             if values is not None:
                 return {"status": TrialStatus.RUNNING, "values": values}
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), self.built_trials_only():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return self.distinct_from_running(
-                keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
-                    self, trial_id
-                )
+            response = keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
+                self, trial_id
             )
+        return self.distinct_from_running(response)
+
+    @contextlib.contextmanager
+    def built_trials_only(self) -> Iterator[None]:
+        """Hides the morphed children from KerasTuner's hyperparameter search.
+
+        Inside the block `trials` holds only the trials whose model was built
+        from their hyperparameter values, which are what KerasTuner's
+        Gaussian process observes (and counts for its random first points).
+        A child trains a morphed, warm-started model under its parent's values;
+        counted there it would be a second observation of those values.
+        """
+        trials = self.trials
+        self.trials = {
+            trial_id: trial
+            for trial_id, trial in trials.items()
+            if morph.PARENT not in trial.hyperparameters.values
+        }
+        try:
+            yield
+        finally:
+            self.trials = trials
 
     def _scored(self) -> list:
         """Completed trials with a score and a recorded architecture."""
@@ -124,35 +154,26 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             gp.fit(architectures + pending, losses + [float(v) for v in believed])
         seen = {a.to_json() for a in architectures + pending}
         seen |= self._proposed_children()
-        # Tree search with simulated annealing: expand children of trained
-        # architectures, keep expanding accepted children, remember the best.
-        frontier = [(trial, info, []) for trial, info in parents]
-        best, best_value, temperature = None, math.inf, 1.0
-        current_value = math.inf
+        # Children of the parents, one validated operation each (see the
+        # module docstring), scored together by the acquisition.
+        children, candidates = [], []
         for _ in range(self.num_candidates):
-            trial, info, operations = rng.choice(frontier)
+            trial, info = rng.choice(parents)
             operation = morph.sample_operation(info, rng)
-            if operation is None or _repeats(operations, operation):
+            if operation is None:
                 continue
-            child = operations + [operation]
-            architecture = morph.predict_architecture(info, child)
+            architecture = morph.predict_architecture(info, [operation])
             key = architecture.to_json()
             if key in seen:
                 continue
             seen.add(key)
-            mean, std = gp.predict([architecture])
-            value = float(mean[0] - self.beta * std[0])
-            if value < best_value:
-                best, best_value = (trial, info, child), value
-            delta = value - current_value
-            if delta < 0 or rng.random() < math.exp(-delta / max(temperature, 1e-6)):
-                current_value = value
-                if len(child) < 2:
-                    frontier.append((trial, info, child))
-            temperature *= 0.9
-        if best is None:
+            children.append((trial, [operation]))
+            candidates.append(architecture)
+        if not children:
             return None
-        trial, info, operations = best
+        mean, std = gp.predict(candidates)
+        bounds = [float(m - self.beta * s) for m, s in zip(mean, std)]
+        trial, operations = children[min(range(len(bounds)), key=bounds.__getitem__)]
         values = dict(trial.hyperparameters.values)
         chain = json.loads(values.get(morph.CHAIN, "[]")) + operations
         values[morph.PARENT] = trial.trial_id
@@ -209,10 +230,3 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             setattr(self, key, state[key])
         self.max_parents = state["max_parents"]
         self.beta = state["beta"]
-
-
-def _repeats(operations: list, operation: dict) -> bool:
-    """Whether `operation` widens a layer that `operations` already widened."""
-    return operation["op"] == "widen" and any(
-        o["op"] == "widen" and o["layer"] == operation["layer"] for o in operations
-    )
