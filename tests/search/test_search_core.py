@@ -32,6 +32,19 @@ def _data(n=120, seed=0):
     return x, y
 
 
+def _search_data(clf, x, y, **kwargs):
+    """The `SearchData` that `clf.fit(x, y)` searches with."""
+    options = dict(
+        target=None,
+        validation_split=0.2,
+        validation_data=None,
+        class_weight=None,
+        sample_weight=None,
+        refit_on_validation_data=False,
+    )
+    return clf._prepare_data(x, y, **{**options, **kwargs}).data
+
+
 # -- the configuration object -------------------------------------------------------
 def test_config_is_frozen_and_round_trips():
     config = SearchConfig(
@@ -101,16 +114,7 @@ def _worker_run(tmp_path, **settings):
         driver.oracle.hyperparameters.copy(), trial_id="99"
     )
     trial.hyperparameters.values = dict(clf.best_hyperparameters_.values)
-    data = clf._prepare_data(
-        x,
-        y,
-        target=None,
-        validation_split=0.2,
-        validation_data=None,
-        class_weight=None,
-        sample_weight=None,
-        refit_on_validation_data=False,
-    ).data
+    data = _search_data(clf, x, y)
     result = run_trial_on_worker(setup, data, trial, {})
     return result, TrialStore(os.path.join(tmp_path, "driver")).read("99")
 
@@ -148,16 +152,7 @@ def searched(tmp_path_factory):
         seed=0,
     )
     clf.fit(x, y, epochs=2, verbose=0)
-    data = clf._prepare_data(
-        x,
-        y,
-        target=None,
-        validation_split=0.2,
-        validation_data=None,
-        class_weight=None,
-        sample_weight=None,
-        refit_on_validation_data=False,
-    ).data
+    data = _search_data(clf, x, y)
     return clf, data
 
 
@@ -334,16 +329,9 @@ def test_the_refit_leaves_given_validation_data_out_unless_asked(tmp_path):
     clf = ak.StructuredDataClassifier(max_trials=1, directory=str(tmp_path))
 
     def prepared(**kwargs):
-        return clf._prepare_data(
-            x[:80],
-            y[:80],
-            target=None,
-            validation_split=0.2,
-            validation_data=(x[80:], y[80:]),
-            class_weight=None,
-            sample_weight=None,
-            **kwargs,
-        ).data
+        return _search_data(
+            clf, x[:80], y[:80], validation_data=(x[80:], y[80:]), **kwargs
+        )
 
     data = prepared(refit_on_validation_data=False)
     assert not data.refit_on_validation and data.refit_scale == 1.0
