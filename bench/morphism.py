@@ -58,6 +58,7 @@ def search(
     )
     started = time.monotonic()
     estimator.fit(x_train, y_train, verbose=0)
+    fit_seconds = time.monotonic() - started
     board = estimator.leaderboard()
     completed = board[board["status"] == "COMPLETED"]
     return {
@@ -73,7 +74,7 @@ def search(
         if "morphism/parent" in board
         else 0,
         "epochs_trained": int(completed["epochs"].sum()),
-        "fit_seconds": time.monotonic() - started,
+        "fit_seconds": fit_seconds,
         "zero_cost_spearman": board.attrs.get("zero_cost_spearman"),
     }
 
