@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.metrics import accuracy_score, r2_score
 
@@ -15,7 +17,14 @@ class ClassifierMixin:
         """Class probabilities, shape `(n_samples, n_classes)`, in `classes_` order."""
         return self._raw_outputs(x, batch_size)[0]
 
-    def score(self, x, y=None, *, target=None, sample_weight=None) -> float:
+    def score(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        target: str | None = None,
+        sample_weight: Any = None,
+    ) -> float:
         """Accuracy (subset accuracy for multi-label targets).
 
         Args:
@@ -45,7 +54,14 @@ class RegressorMixin:
 
     _estimator_type = "regressor"
 
-    def score(self, x, y=None, *, target=None, sample_weight=None) -> float:
+    def score(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        target: str | None = None,
+        sample_weight: Any = None,
+    ) -> float:
         """R^2 of the predictions.
 
         Args:
