@@ -33,15 +33,7 @@ class ClassifierMixin:
             target: Name of the label column of a DataFrame or CSV file.
             sample_weight: Per-sample weights of the accuracy, or None.
         """
-        self._check_fitted()
-        data, targets = self._split_xy(self.graph_, x, y, target)
-        return float(
-            accuracy_score(
-                targets[0],
-                self.predict(_rejoin(self, x, data)),
-                sample_weight=_weights(sample_weight, targets[0]),
-            )
-        )
+        return _score(self, accuracy_score, x, y, target, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -70,15 +62,7 @@ class RegressorMixin:
             target: Name of the target column of a DataFrame or CSV file.
             sample_weight: Per-sample weights of R^2, or None.
         """
-        self._check_fitted()
-        data, targets = self._split_xy(self.graph_, x, y, target)
-        return float(
-            r2_score(
-                targets[0],
-                self.predict(_rejoin(self, x, data)),
-                sample_weight=_weights(sample_weight, targets[0]),
-            )
-        )
+        return _score(self, r2_score, x, y, target, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -86,17 +70,23 @@ class RegressorMixin:
         return tags
 
 
-def _rejoin(estimator, x, data):
-    """The features of `x` once a target column was split off (or `x` itself)."""
-    return data[0] if len(data) == 1 else data
+def _score(estimator, metric, x, y, target, sample_weight) -> float:
+    """`metric(y_true, y_pred, sample_weight=...)` of the estimator's predictions.
 
+    The features of `x` are used as given, or without the target column when
+    `target` names one.
+    """
+    estimator._check_fitted()
+    data, targets = estimator._split_xy(estimator.graph_, x, y, target)
+    features = data[0] if len(data) == 1 else data
+    weights = None
+    if sample_weight is not None:
+        from automl_keras.data import adapters
 
-def _weights(sample_weight, targets) -> np.ndarray | None:
-    """Validated per-sample weights for a score, or None."""
-    if sample_weight is None:
-        return None
-    from automl_keras.data import adapters
-
-    weights = np.asarray(sample_weight, dtype="float64").reshape(-1)
-    adapters.check_same_length(len(targets), len(weights), y_name="sample_weight")
-    return weights
+        weights = np.asarray(sample_weight, dtype="float64").reshape(-1)
+        adapters.check_same_length(
+            len(targets[0]), len(weights), y_name="sample_weight"
+        )
+    return float(
+        metric(targets[0], estimator.predict(features), sample_weight=weights)
+    )
