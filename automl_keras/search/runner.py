@@ -257,69 +257,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             # The weights carry the rounds they were trained for.
             inherited = initial_epoch
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
-        fit_callbacks = [
-            EpochValidation(data.validation(batch_size), deadline),
-            deadline,
-            keras.callbacks.TerminateOnNaN(),
-        ]
-        if config.epochs is None and "tuner/epochs" not in hp.values:
-            fit_callbacks.append(
-                BudgetedEarlyStopping(
-                    time_limit=config.time_limit,
-                    monitor=config.objective,
-                    mode=config.direction,
-                    patience=config.patience,
-                    restore_best_weights=True,
-                )
-            )
-        if config.tensorboard_dir:
-            fit_callbacks.append(
-                keras.callbacks.TensorBoard(
-                    log_dir=os.path.join(
-                        config.tensorboard_dir, f"trial_{trial.trial_id}"
-                    )
-                )
-            )
-        fit_callbacks += [copy.deepcopy(c) for c in callbacks or []]
+        fit_callbacks = self._fit_callbacks(
+            trial, data, batch_size, deadline, callbacks
+        )
         started_at = self.budget.elapsed()
         started = time.monotonic()
-        while True:
-            try:
-                with warnings.catch_warnings():
-                    # An epoch the deadline cut short has no validation score.
-                    warnings.filterwarnings(
-                        "ignore", message=".*conditioned on metric"
-                    )
-                    history = model.fit(
-                        data.train(batch_size),
-                        epochs=num_epochs,
-                        initial_epoch=initial_epoch,
-                        callbacks=fit_callbacks,
-                        class_weight=data.class_weight,
-                        shuffle=False,
-                        verbose=config.fit_verbose,
-                    )
-                break
-            except Exception as error:  # noqa: BLE001 - only memory errors retry
-                if not is_out_of_memory(error):
-                    raise
-                if batch_size <= 1:
-                    raise keras_tuner.errors.FailedTrialError(
-                        f"Out of memory even with batch size 1: {error}"
-                    ) from error
-                batch_size = max(1, batch_size // 2)
-                logger.warning(
-                    "Trial %s ran out of memory; retrying with batch size %d.",
-                    trial.trial_id,
-                    batch_size,
-                )
-                del model
-                keras.utils.clear_session(free_memory=True)
-                gc.collect()
-                model = self._trial_model(trial)
-                fit_callbacks[0] = EpochValidation(
-                    data.validation(batch_size), deadline
-                )
+        model, history, batch_size = self._fit(
+            trial, model, data, batch_size, fit_callbacks, num_epochs, initial_epoch
+        )
         fit_seconds = time.monotonic() - started
         losses = history.history.get("loss", [])
         if any(not math.isfinite(v) for v in losses):
@@ -369,6 +314,86 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.store.write(trial.trial_id, info)
         del model
         return history
+
+    def _fit_callbacks(self, trial, data, batch_size, deadline, callbacks) -> list:
+        """A trial's callbacks, validation first (the others read its scores).
+
+        Then the deadline, the NaN guard, early stopping (unless the epochs
+        are fixed), TensorBoard and copies of the user's callbacks.
+        """
+        config = self.config
+        fit_callbacks = [
+            EpochValidation(data.validation(batch_size), deadline),
+            deadline,
+            keras.callbacks.TerminateOnNaN(),
+        ]
+        fixed = config.epochs is not None
+        if not fixed and "tuner/epochs" not in trial.hyperparameters.values:
+            fit_callbacks.append(
+                BudgetedEarlyStopping(
+                    time_limit=config.time_limit,
+                    monitor=config.objective,
+                    mode=config.direction,
+                    patience=config.patience,
+                    restore_best_weights=True,
+                )
+            )
+        if config.tensorboard_dir:
+            fit_callbacks.append(
+                keras.callbacks.TensorBoard(
+                    log_dir=os.path.join(
+                        config.tensorboard_dir, f"trial_{trial.trial_id}"
+                    )
+                )
+            )
+        fit_callbacks += [copy.deepcopy(c) for c in callbacks or []]
+        return fit_callbacks
+
+    def _fit(
+        self, trial, model, data, batch_size, fit_callbacks, epochs, initial_epoch
+    ):
+        """Trains a trial's model: `(model, history, batch_size)`.
+
+        Out of memory, the model is rebuilt and trained again with half the
+        batch size, down to 1.
+        """
+        while True:
+            try:
+                with warnings.catch_warnings():
+                    # An epoch the deadline cut short has no validation score.
+                    warnings.filterwarnings(
+                        "ignore", message=".*conditioned on metric"
+                    )
+                    history = model.fit(
+                        data.train(batch_size),
+                        epochs=epochs,
+                        initial_epoch=initial_epoch,
+                        callbacks=fit_callbacks,
+                        class_weight=data.class_weight,
+                        shuffle=False,
+                        verbose=self.config.fit_verbose,
+                    )
+                return model, history, batch_size
+            except Exception as error:  # noqa: BLE001 - only memory errors retry
+                if not is_out_of_memory(error):
+                    raise
+                if batch_size <= 1:
+                    raise keras_tuner.errors.FailedTrialError(
+                        f"Out of memory even with batch size 1: {error}"
+                    ) from error
+                batch_size = max(1, batch_size // 2)
+                logger.warning(
+                    "Trial %s ran out of memory; retrying with batch size %d.",
+                    trial.trial_id,
+                    batch_size,
+                )
+                del model
+                keras.utils.clear_session(free_memory=True)
+                gc.collect()
+                model = self._trial_model(trial)
+                fit_callbacks[0] = EpochValidation(
+                    data.validation(batch_size), fit_callbacks[0].deadline
+                )
 
     def _worth_keeping(self, score: float) -> bool:
         """Whether a trial's weights could survive pruning (else not written).
