@@ -9,25 +9,45 @@ from automl_keras.graph.graph import Graph
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LEARNING_RATES = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2, 1e-1)
+SCHEDULES = ("constant", "cosine")
+SCHEDULE_EPOCHS = (8, 16, 32, 64)
 
 
 class GraphHyperModel(keras_tuner.HyperModel):
     """Builds and compiles the model of a graph for a set of hyperparameters.
 
     Besides the blocks' own spaces it searches `optimizer` and
-    `learning_rate` (unless fixed here).
+    `learning_rate` (unless fixed here), AdamW's `weight_decay`, and a
+    `learning_rate_schedule`: "constant", or "cosine" (a linear warm-up over
+    the first 5 % of the steps, then cosine decay to 1 % of the rate over
+    `schedule_epochs` epochs, constant after). The schedule needs the number
+    of steps per epoch; without it the rate stays constant.
 
     Args:
         graph: The graph to build.
         optimizer: A fixed optimizer name, or None to search one.
         learning_rate: A fixed learning rate, or None to search one.
+        steps_per_epoch: Training steps per epoch, for the schedule.
+        epochs: A fixed number of epochs: the schedule's length when given,
+            else `schedule_epochs` is searched.
     """
 
-    def __init__(self, graph: Graph, optimizer: str | None = None, learning_rate=None):
+    def __init__(
+        self,
+        graph: Graph,
+        optimizer: str | None = None,
+        learning_rate=None,
+        *,
+        steps_per_epoch: int | None = None,
+        epochs: int | None = None,
+    ):
         super().__init__(name="graph_hypermodel")
         self.graph = graph
         self.optimizer = optimizer
         self.learning_rate = learning_rate
+        self.steps_per_epoch = steps_per_epoch
+        self.epochs = epochs
 
     def build(self, hp) -> keras.Model:
         return self.compile(self.graph.build(hp), hp)
@@ -40,8 +60,15 @@ class GraphHyperModel(keras_tuner.HyperModel):
         rate = self.learning_rate or hp.Choice(
             "learning_rate", list(LEARNING_RATES), default=1e-3
         )
+        rate = self._schedule(hp, rate)
         if name == "sgd":
             optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        elif name == "adamw":
+            decay = 1e-2
+            if self.optimizer is None:
+                with hp.conditional_scope("optimizer", ["adamw"]):
+                    decay = hp.Choice("weight_decay", list(WEIGHT_DECAYS), default=1e-2)
+            optimizer = keras.optimizers.AdamW(rate, weight_decay=decay)
         else:
             optimizer = keras.optimizers.get(
                 {"class_name": name, "config": {"learning_rate": rate}}
@@ -57,3 +84,26 @@ class GraphHyperModel(keras_tuner.HyperModel):
             optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=weights
         )
         return model
+
+    def _schedule(self, hp, rate: float):
+        """The learning rate, or its warm-up + cosine schedule."""
+        if not self.steps_per_epoch:
+            return rate
+        schedule = hp.Choice(
+            "learning_rate_schedule", list(SCHEDULES), default="constant"
+        )
+        if schedule != "cosine":
+            return rate
+        epochs = self.epochs
+        if epochs is None:
+            with hp.conditional_scope("learning_rate_schedule", ["cosine"]):
+                epochs = hp.Choice("schedule_epochs", list(SCHEDULE_EPOCHS), default=16)
+        total = max(2, int(self.steps_per_epoch) * int(epochs))
+        warmup = max(1, total // 20)
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=rate * 0.01,
+            decay_steps=total - warmup,
+            alpha=0.01,
+            warmup_target=rate,
+            warmup_steps=warmup,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.block import (
@@ -24,6 +25,11 @@ class DenseBlock(Block):
             separately (`units_0`, `units_1`, ...) in {16, ..., 1024}.
         dropout: Dropout rate after each layer; searched in {0, 0.25, 0.5}.
         use_batchnorm: BatchNormalization before each activation; searched.
+        ensemble_size: Members of a TabM-style ensemble (Gorishniy et al.,
+            2025): each member multiplies the input by its own vector
+            (initialised with random signs), all members share the Dense
+            layers, and their outputs are averaged. 1 is a plain MLP;
+            searched in {1, 4, 8, 16, 32} when None.
         name: The block's name.
     """
 
@@ -33,6 +39,7 @@ class DenseBlock(Block):
         units: int | None = None,
         dropout: float | None = None,
         use_batchnorm: bool | None = None,
+        ensemble_size: int | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
@@ -40,12 +47,16 @@ class DenseBlock(Block):
         self.units = units
         self.dropout = dropout
         self.use_batchnorm = use_batchnorm
+        self.ensemble_size = ensemble_size
 
     def build(self, hp, inputs):
         x = flatten_features(self, single_input(self, inputs))
         num_layers = self.choice(hp, "num_layers", [1, 2, 3], default=2)
         dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.0)
         use_batchnorm = self.choice(hp, "use_batchnorm", [False, True], default=False)
+        members = self.choice(hp, "ensemble_size", [1, 4, 8, 16, 32], default=1)
+        if members > 1:
+            x = self._members(x, members)
         for i in range(num_layers):
             units = self.units
             if units is None:
@@ -60,6 +71,22 @@ class DenseBlock(Block):
             x = keras.layers.ReLU(name=f"{self.name}_relu_{i}")(x)
             if dropout > 0:
                 x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout_{i}")(x)
+        if members > 1:
+            x = keras.ops.mean(x, axis=1)
+        return x
+
+    def _members(self, x, members: int):
+        """`(batch, width)` -> `(batch, members, width)`, one adapter each."""
+        width = x.shape[-1]
+        adapter = keras.layers.EinsumDense(
+            "ac,bc->abc",
+            output_shape=(members, width),
+            kernel_initializer="ones",
+            name=f"{self.name}_members",
+        )
+        x = adapter(x)
+        signs = np.random.default_rng(members).choice([-1.0, 1.0], (members, width))
+        adapter.kernel.assign(signs.astype("float32"))
         return x
 
     def get_config(self):
@@ -69,6 +96,7 @@ class DenseBlock(Block):
             "units": self.units,
             "dropout": self.dropout,
             "use_batchnorm": self.use_batchnorm,
+            "ensemble_size": self.ensemble_size,
         }
 
 

@@ -138,7 +138,7 @@ class BagOfNgramsBlock(_TextBlock):
         x = keras.ops.cast(x, "float32")  # counts and presence come as integers
         if normalize:
             x = keras.layers.UnitNormalization(name=f"{self.name}_l2")(x)
-        return DenseBlock(name=f"{self.name}_mlp").build(hp, [x])
+        return DenseBlock(name=f"{self.name}_mlp", ensemble_size=1).build(hp, [x])
 
     def get_config(self):
         return {

@@ -52,7 +52,7 @@ class TimeSeriesBlock(Block):
                 x = ConvBlock(name=name).build(hp, [x])
             x = keras.layers.Flatten(name=f"{name}_flatten")(x)
             if block_type == "mlp":
-                x = DenseBlock(name=name).build(hp, [x])
+                x = DenseBlock(name=name, ensemble_size=1).build(hp, [x])
             return x
 
     def get_config(self):

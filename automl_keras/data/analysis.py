@@ -280,12 +280,84 @@ class ColumnProfile:
     vocabulary: list = field(default_factory=list)
     log: bool = False
     bins: list = field(default_factory=list)
+    median: float = 0.0
+    spread: float = 1.0
+    low: float = 0.0
+    high: float = 0.0
+    tree_bins: list = field(default_factory=list)
+    centre: float | None = None
+
+    @property
+    def offset(self) -> float:
+        """What standardisation subtracts: the median (the mean if unknown).
+
+        Centring on the median keeps float32 precision for the typical
+        values of a column whose mean one huge outlier has moved far away.
+        """
+        return self.mean if self.centre is None else self.centre
+
+    def edges(self, source: str = "quantile") -> list:
+        """Bin edges, outer ones included, of the quantile or tree bins."""
+        inner = self.tree_bins if source == "tree" else self.bins
+        inner = [b for b in inner if self.low < b < self.high]
+        return [self.low, *inner, self.high] if self.high > self.low else []
 
 
 def quantile_bins(values: np.ndarray, num_bins: int = 16) -> list:
     """Inner boundaries of up to `num_bins` equal-frequency bins of `values`."""
     quantiles = np.quantile(values, np.linspace(0, 1, num_bins + 1)[1:-1])
     return [float(q) for q in np.unique(np.round(quantiles, 6))]
+
+
+def robust_statistics(standard: np.ndarray) -> dict:
+    """Median, spread and range of standardised values (`ColumnProfile` fields).
+
+    The spread is the interquartile range, or half the range where the
+    quartiles coincide; a constant column gets spread 1 (its values then all
+    map to 0).
+    """
+    low, q1, median, q3, high = np.quantile(standard, [0.0, 0.25, 0.5, 0.75, 1.0])
+    spread = q3 - q1
+    if spread <= 1e-9:
+        spread = 0.5 * (high - low)
+    if spread <= 1e-9:
+        spread = 1.0
+    return {
+        "median": float(median),
+        "spread": float(spread),
+        "low": float(low),
+        "high": float(high),
+    }
+
+
+def tree_bins(
+    standard: np.ndarray, target: np.ndarray, max_bins: int = 16, seed: int = 0
+) -> list:
+    """Inner bin edges chosen by a decision tree that predicts `target`.
+
+    The bins of "On embeddings for numerical features" (Gorishniy et al.,
+    2022): one regression tree per feature, on the training split, with
+    its split thresholds as edges. Multi-column (one-hot) targets are fine.
+
+    Args:
+        standard: One feature's present values, shape `(n,)`.
+        target: The encoded targets of the same rows, `(n,)` or `(n, k)`.
+        max_bins: The most bins (tree leaves).
+        seed: Seed of the row subsample used on large tables.
+    """
+    from sklearn.tree import DecisionTreeRegressor
+
+    target = np.asarray(target, dtype="float64").reshape(len(standard), -1)
+    if len(standard) > 50_000:
+        rows = np.random.default_rng(seed).choice(len(standard), 50_000, False)
+        standard, target = standard[rows], target[rows]
+    tree = DecisionTreeRegressor(
+        max_leaf_nodes=max_bins,
+        min_samples_leaf=max(1, min(64, len(standard) // (4 * max_bins))),
+        random_state=seed,
+    ).fit(standard.reshape(-1, 1), target)
+    thresholds = tree.tree_.threshold[tree.tree_.feature >= 0]
+    return [float(t) for t in np.unique(np.round(thresholds, 6))]
 
 
 def is_heavy_tailed(present: np.ndarray) -> bool:
@@ -310,6 +382,7 @@ class StructuredProfile:
         column_types: dict | None = None,
         *,
         max_vocabulary: int = 1000,
+        min_frequency: int = 3,
     ) -> StructuredProfile:
         """Analyses a training DataFrame.
 
@@ -318,6 +391,8 @@ class StructuredProfile:
             column_types: Optional overrides, `{name: "numerical" | "categorical"}`.
             max_vocabulary: The most frequent values kept per categorical column;
                 the rest share the out-of-vocabulary index.
+            min_frequency: Values seen fewer times are grouped into the
+                out-of-vocabulary index too (with unseen values).
 
         Raises:
             DataError: If `column_types` names an unknown column or type.
@@ -342,16 +417,27 @@ class StructuredProfile:
             if kind == NUMERICAL:
                 numbers = numeric_values(values).astype("float64")
                 present = numbers[np.isfinite(numbers)]
-                if len(present) == 0:
+                if len(present) == 0 and values.notna().any():
                     raise DataError(
                         f"Column {name!r} is numerical but holds no numbers. Mark it "
                         "categorical in column_types or drop it."
                     )
+                if len(present) == 0:
+                    # Every cell is missing: a constant (imputed 0) with its
+                    # missing-value indicator.
+                    columns.append(
+                        ColumnProfile(
+                            name=name, type=kind, has_missing=True, centre=0.0
+                        )
+                    )
+                    continue
                 log = is_heavy_tailed(present)
                 if log:
                     present = np.log1p(present)
                 mean = float(present.mean())
                 variance = float(max(present.var(), 1e-12))
+                centre = float(np.median(present))
+                standard = (present - centre) / np.sqrt(variance)
                 columns.append(
                     ColumnProfile(
                         name=name,
@@ -360,13 +446,18 @@ class StructuredProfile:
                         variance=variance,
                         has_missing=bool(len(present) < len(numbers)),
                         log=log,
-                        bins=quantile_bins((present - mean) / np.sqrt(variance)),
+                        bins=quantile_bins(standard),
+                        centre=centre,
+                        **robust_statistics(standard),
                     )
                 )
             else:
                 counts = pd.Series(string_values(values)).value_counts(sort=True)
                 counts = counts[counts.index != ""]
-                vocabulary = sorted(counts.index[:max_vocabulary].tolist())
+                # Rare values share the out-of-vocabulary index with unseen
+                # ones, so that index is trained and unseen values get it.
+                frequent = counts[counts >= min_frequency]
+                vocabulary = sorted(frequent.index[:max_vocabulary].tolist())
                 columns.append(
                     ColumnProfile(
                         name=name,
@@ -376,6 +467,22 @@ class StructuredProfile:
                     )
                 )
         return cls(columns=columns)
+
+    def fit_tree_bins(self, frame: pd.DataFrame, target: np.ndarray) -> None:
+        """Adds each numerical column's tree bins for `target` (training rows)."""
+        target = np.asarray(target)
+        for column in self.columns:
+            if column.type != NUMERICAL:
+                continue
+            numbers = numeric_values(frame[column.name]).astype("float64")
+            present = np.isfinite(numbers)
+            values = numbers[present]
+            if column.log:
+                values = np.log1p(np.maximum(values, 0.0))
+            if len(values) < 2 or column.high <= column.low:
+                continue
+            standard = (values - column.offset) / np.sqrt(column.variance)
+            column.tree_bins = tree_bins(standard, target[present])
 
     @property
     def names(self) -> list:

@@ -45,11 +45,19 @@ class StructuredFeatures:
         binned: `(indices, number_of_bins)` per numerical column: the
             training quantile bin of each (imputed) value, for blocks that
             encode numbers piecewise.
+        values: The imputed, standardised numbers alone (no missing-value
+            indicators), shape `(batch, len(columns))`, or None.
+        missing: The missing-value indicators, shape `(batch, m)`, or None.
+        columns: The `ColumnProfile` of each column of `values` (medians,
+            spreads and bin edges in standardised units).
     """
 
     numerical: object = None
     categorical: list = field(default_factory=list)
     binned: list = field(default_factory=list)
+    values: object = None
+    missing: object = None
+    columns: list = field(default_factory=list)
 
 
 @dataclass
@@ -92,6 +100,14 @@ class Input(Node):
     def analyse(self, data) -> None:
         """Learns the profile (shapes, statistics) from training data."""
         raise NotImplementedError
+
+    def analyse_target(self, data, target) -> None:
+        """Learns statistics that depend on the training targets (none here).
+
+        Args:
+            data: The adapted training data.
+            target: The first head's encoded training targets.
+        """
 
     def check(self, data, *, argument: str = "x") -> None:
         """Raises DataError when data do not fit the learned profile."""
@@ -174,7 +190,8 @@ class StructuredDataInput(Input):
     """Tabular data: a DataFrame, a CSV path, a dict of columns or a 2-D array.
 
     Each column becomes a named input of the model. Numerical columns are
-    imputed (training mean, plus a missing indicator) and standardised, after
+    imputed (training mean, plus a missing indicator) and scaled by their
+    standard deviation around their median, after
     `log1p` when they are non-negative and heavy-tailed (skewness > 2); categorical
     columns are looked up in their training vocabulary. All of it happens in
     built-in Keras layers, so the exported model takes raw columns.
@@ -208,6 +225,9 @@ class StructuredDataInput(Input):
             data, self.column_types, max_vocabulary=self.max_vocabulary
         )
 
+    def analyse_target(self, data, target) -> None:
+        self.profile.fit_tree_bins(data, target)
+
     def check(self, data, *, argument: str = "x") -> None:
         self.profile.to_arrays(data.head(1), argument=argument)
 
@@ -223,7 +243,8 @@ class StructuredDataInput(Input):
         return self.profile.to_arrays(data)
 
     def build(self, hp):
-        inputs, numbers, categorical, binned = {}, [], [], []
+        inputs, categorical, binned = {}, [], []
+        values, missing_flags, numerical_columns = [], [], []
         for column in self.profile.columns:
             if column.type == CATEGORICAL:
                 tensor = keras.Input(shape=(), dtype="string", name=column.name)
@@ -242,8 +263,9 @@ class StructuredDataInput(Input):
                     value = keras.ops.where(missing, 0.0, value)
                     value = keras.ops.log1p(keras.ops.maximum(value, 0.0))
                 value = keras.ops.where(missing, column.mean, value)
-                value = (value - column.mean) / float(np.sqrt(column.variance))
-                numbers.append(value)
+                value = (value - column.offset) / float(np.sqrt(column.variance))
+                values.append(value)
+                numerical_columns.append(column)
                 if column.bins:
                     bins = keras.layers.Discretization(
                         bin_boundaries=column.bins,
@@ -251,16 +273,26 @@ class StructuredDataInput(Input):
                     )(value)
                     binned.append((keras.ops.squeeze(bins, -1), len(column.bins) + 1))
                 if column.has_missing:
-                    numbers.append(keras.ops.cast(missing, "float32"))
+                    missing_flags.append(keras.ops.cast(missing, "float32"))
             inputs[column.name] = tensor
-        numerical = None
-        if numbers:
-            numerical = (
-                numbers[0]
-                if len(numbers) == 1
-                else keras.layers.Concatenate(name=f"{self.name}_numbers")(numbers)
-            )
-        return inputs, StructuredFeatures(numerical, categorical, binned)
+        values = self._join(values, "values")
+        missing_flags = self._join(missing_flags, "missing")
+        features = StructuredFeatures(
+            numerical=self._join(
+                [t for t in (values, missing_flags) if t is not None], "numbers"
+            ),
+            categorical=categorical,
+            binned=binned,
+            values=values,
+            missing=missing_flags,
+            columns=numerical_columns,
+        )
+        return inputs, features
+
+    def _join(self, tensors: list, name: str):
+        if len(tensors) <= 1:
+            return tensors[0] if tensors else None
+        return keras.layers.Concatenate(name=f"{self.name}_{name}")(tensors)
 
     def get_config(self) -> dict:
         return {

@@ -271,7 +271,13 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         )
         tuner = build_tuner(
             self.tuner,
-            GraphHyperModel(prepared.graph),
+            GraphHyperModel(
+                prepared.graph,
+                steps_per_epoch=math.ceil(
+                    prepared.data.num_train / config.batch_size
+                ),
+                epochs=config.epochs,
+            ),
             prepared.data,
             config,
             budget,

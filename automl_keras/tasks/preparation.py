@@ -179,8 +179,13 @@ class DataPreparation:
             else head.analyse(t, argument="y")
             for head, t in zip(graph.heads, train_targets)
         ]
+        encoded = encoders[0].encode(train_targets[0])
+        if encoders[0].encoding == "labels" and len(encoders[0].classes) > 2:
+            # Class indices are not ordered: trees see one column per class.
+            encoded = np.eye(len(encoders[0].classes))[np.asarray(encoded, int)]
         for node, d in zip(graph.inputs, train_data):
             node.analyse(d)
+            node.analyse_target(d, encoded)
         for node, d in zip(graph.inputs, val_data):
             node.check(d, argument="validation data")
         search_data = SearchData(

@@ -98,13 +98,16 @@ class TestDenseBlock:
             "b/num_layers",
             "b/dropout",
             "b/use_batchnorm",
+            "b/ensemble_size",
             "b/units_0",
             "b/units_1",
         }
         assert model.output.shape == (None, 128)
 
     def test_fixed_arguments_are_not_searched(self):
-        block = ak.DenseBlock(num_layers=3, units=8, dropout=0.5, use_batchnorm=True)
+        block = ak.DenseBlock(
+            num_layers=3, units=8, dropout=0.5, use_batchnorm=True, ensemble_size=1
+        )
         model, hp = build(block, (5,))
         assert hp.values == {}
         types = layer_types(model)
@@ -222,7 +225,7 @@ class TestImageBlocks:
 class TestStructuredDataBlock:
     def features(self, frame):
         table = ak.StructuredDataInput(name="t")
-        table.profile = StructuredProfile.fit(frame)
+        table.profile = StructuredProfile.fit(frame, min_frequency=1)
         inputs, features = table.build(keras_tuner.HyperParameters())
         return inputs, features
 

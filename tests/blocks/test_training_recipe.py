@@ -1,0 +1,102 @@
+"""The training recipe (AdamW, warm-up + cosine) and TabM-style members."""
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+
+import automl_keras as ak
+from automl_keras.graph.graph import Graph
+from automl_keras.hypermodel import GraphHyperModel
+
+
+def graph(block=None):
+    table = ak.StructuredDataInput()
+    head = ak.RegressionHead(dropout=0.0)
+    g = Graph(table, head((block or ak.DenseBlock(num_layers=1, units=4))(table)))
+    frame = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
+    table.analyse(frame)
+    head.analyse(np.arange(40.0))
+    return g, table.model_arrays(frame)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    g, _ = graph()
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(
+        {"learning_rate_schedule": "cosine", "learning_rate": 1e-2, "optimizer": "adam"}
+    )
+    model = GraphHyperModel(g, steps_per_epoch=10).build(hp)
+    assert hp.get("schedule_epochs") == 16
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    rates = [float(schedule(step)) for step in (0, 8, 80, 160, 1000)]
+    assert rates[0] == pytest.approx(1e-4)  # warm-up starts at 1 %
+    assert rates[1] == pytest.approx(1e-2, rel=1e-3)  # the peak, 5 % of 160 steps
+    assert rates[1] > rates[2] > rates[3]
+    assert rates[3] == pytest.approx(1e-4, rel=1e-3) == rates[4]
+
+
+def test_fixed_epochs_set_the_schedule_length_and_no_steps_keep_it_constant():
+    g, _ = graph()
+    hp = keras_tuner.HyperParameters()
+    hp.values["learning_rate_schedule"] = "cosine"
+    GraphHyperModel(g, steps_per_epoch=5, epochs=3).build(hp)
+    assert "schedule_epochs" not in hp.values
+    hp = keras_tuner.HyperParameters()
+    model = GraphHyperModel(g).build(hp)
+    assert "learning_rate_schedule" not in hp.values
+    assert not isinstance(
+        model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+    )
+
+
+def test_adamw_weight_decay_is_searched_only_for_adamw():
+    g, _ = graph()
+    hp = keras_tuner.HyperParameters()
+    hp.values.update({"optimizer": "adamw", "weight_decay": 1e-1})
+    model = GraphHyperModel(g, steps_per_epoch=4).build(hp)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(0.1)
+    hp = keras_tuner.HyperParameters()
+    GraphHyperModel(g, steps_per_epoch=4).build(hp)
+    assert hp.values["optimizer"] == "adam"
+    assert "weight_decay" not in hp.values
+
+
+def test_tabm_members_share_layers_and_are_averaged(tmp_path):
+    block = ak.DenseBlock(
+        num_layers=2, units=8, dropout=0.0, use_batchnorm=False, ensemble_size=4
+    )
+    g, arrays = graph(block)
+    model = g.build(keras_tuner.HyperParameters())
+    adapter = model.get_layer(f"{block.name}_members")
+    signs = keras.ops.convert_to_numpy(adapter.kernel)
+    assert signs.shape[0] == 4 and set(np.unique(signs)) == {-1.0, 1.0}
+    dense = model.get_layer(f"{block.name}_dense_0")
+    assert dense.kernel.shape == (signs.shape[1], 8)  # one kernel for all members
+    assert dense.output.shape == (None, 4, 8)
+    # The output is the mean of the members: with equal adapters it equals
+    # one member's output.
+    adapter.kernel.assign(np.ones_like(signs))
+    single = ak.DenseBlock(
+        num_layers=2,
+        units=8,
+        dropout=0.0,
+        use_batchnorm=False,
+        ensemble_size=1,
+        name=block.name,
+    )
+    g1, _ = graph(single)
+    plain = g1.build(keras_tuner.HyperParameters())
+    for layer in plain.layers:
+        if layer.weights and layer.name != f"{block.name}_members":
+            layer.set_weights(model.get_layer(layer.name).get_weights())
+    np.testing.assert_allclose(
+        np.asarray(model(arrays)), np.asarray(plain(arrays)), rtol=1e-5, atol=1e-5
+    )
+    path = tmp_path / "tabm.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(reloaded(arrays)), np.asarray(model(arrays)))
