@@ -392,7 +392,8 @@ class StructuredProfile:
             max_vocabulary: The most frequent values kept per categorical column;
                 the rest share the out-of-vocabulary index.
             min_frequency: Values seen fewer times are grouped into the
-                out-of-vocabulary index too (with unseen values).
+                out-of-vocabulary index too (with unseen values), unless no
+                value of the column is seen that often.
 
         Raises:
             DataError: If `column_types` names an unknown column or type.
@@ -455,8 +456,11 @@ class StructuredProfile:
                 counts = pd.Series(string_values(values)).value_counts(sort=True)
                 counts = counts[counts.index != ""]
                 # Rare values share the out-of-vocabulary index with unseen
-                # ones, so that index is trained and unseen values get it.
+                # ones, so that index is trained and unseen values get it
+                # (unless every value is rare: then all are kept).
                 frequent = counts[counts >= min_frequency]
+                if frequent.empty:
+                    frequent = counts
                 vocabulary = sorted(frequent.index[:max_vocabulary].tolist())
                 columns.append(
                     ColumnProfile(
