@@ -234,13 +234,14 @@ def test_same_seed_same_trials(tmp_path, tuner, trials):
     first, second = (b[columns].astype(str) for b in boards)
     assert first.equals(second)
     if tuner == "greedy":
-        # The task's first trials: the defaults, then the wider network.
+        # The task's first trials: tree-bin encodings, then the RealMLP-like
+        # network with its third layer as given.
         board = boards[0]
         assert board.loc[0, "dense_block/num_layers"] == 2
-        assert board.loc[0, "dense_block/units_0"] == 128
+        assert board.loc[0, "dense_block/units_0"] == 256
         assert board.loc[1, "dense_block/num_layers"] == 3
-        assert board.loc[1, "dense_block/units_2"] == 128
-        assert board.loc[1, "dense_block/dropout"] == 0.25
+        assert board.loc[1, "dense_block/units_2"] == 256
+        assert board.loc[1, "optimizer"] == "adamw"
 
 
 def test_greedy_does_not_repeat_a_first_trial_when_the_space_grows(tmp_path):
@@ -252,6 +253,6 @@ def test_greedy_does_not_repeat_a_first_trial_when_the_space_grows(tmp_path):
     )
     clf.fit(frame, target="label", **FAST_FIT)
     board = clf.leaderboard().sort_values("trial_id").reset_index(drop=True)
-    assert board.loc[2, "structured_data_block/numerical_encoding"] == (
-        "standard_and_bins"
-    )
+    encodings = board["structured_data_block/numerical_encoding"].tolist()
+    assert encodings == ["piecewise_linear_tree", "robust", "periodic"]
+    assert board.loc[1, "dense_block/units_2"] == 256

@@ -30,6 +30,7 @@ def searched(tmp_path_factory):
         max_trials=3,
         max_epochs=2,
         max_checkpoints=1,
+        ensemble_size=1,
         seed=0,
         directory=directory,
         project_name="search",

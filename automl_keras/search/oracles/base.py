@@ -295,10 +295,15 @@ class BudgetedOracle:
 
     def next_initial_values(self, tried: set) -> dict | None:
         """The first of `initial_hps` (completed with defaults) not yet tried."""
+        known = {item.name for item in self.hyperparameters.space}
         for partial in self.initial_hps:
             values = self.complete_values(partial)
             if values_key(values) not in tried:
-                return values
+                # Values of hyperparameters the space does not hold yet (a
+                # third layer's units) go along, so the model is built with
+                # them rather than with their defaults.
+                extra = {k: v for k, v in partial.items() if k not in known}
+                return {**values, **extra}
         return None
 
     def initial_response(self, tried: set) -> dict | None:
