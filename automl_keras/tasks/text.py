@@ -70,8 +70,12 @@ class _TextTask(BaseAutoModel):
     def _initial_hps(self) -> list:
         trials = _TEXT_FIRST_TRIALS
         if self.block_type is not None:
+            # A fixed block type is no hyperparameter: keep its trials, not
+            # the key.
             trials = [
-                t for t in trials if t["text_block/block_type"] == self.block_type
+                {k: v for k, v in t.items() if k != "text_block/block_type"}
+                for t in trials
+                if t["text_block/block_type"] == self.block_type
             ]
         return [dict(t) for t in trials]
 

@@ -348,7 +348,11 @@ def test_the_refit_leaves_given_validation_data_out_unless_asked(tmp_path):
 def test_records_outlive_pruned_checkpoints(tmp_path):
     x, y = _data()
     clf = ak.StructuredDataClassifier(
-        max_trials=4, max_checkpoints=1, tuner="random", directory=str(tmp_path)
+        max_trials=4,
+        max_checkpoints=1,
+        ensemble_size=1,
+        tuner="random",
+        directory=str(tmp_path),
     )
     clf.fit(x, y, epochs=1, verbose=0)
     store = TrialStore(clf.project_dir_)

@@ -124,7 +124,11 @@ def test_ctrl_c_before_any_trial_finishes_is_raised(tmp_path):
 def test_checkpoints_are_bounded(tmp_path):
     x, y = _data()
     clf = ak.StructuredDataClassifier(
-        max_trials=5, max_checkpoints=2, tuner="random", directory=str(tmp_path)
+        max_trials=5,
+        max_checkpoints=2,
+        ensemble_size=1,
+        tuner="random",
+        directory=str(tmp_path),
     )
     clf.fit(x, y, epochs=1, verbose=0)
     kept = [
