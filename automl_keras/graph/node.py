@@ -101,7 +101,7 @@ class Input(Node):
         """Learns the profile (shapes, statistics) from training data."""
         raise NotImplementedError
 
-    def analyse_target(self, data, target) -> None:
+    def analyse_target(self, data: object, target: np.ndarray) -> None:
         """Learns statistics that depend on the training targets (none here).
 
         Args:
