@@ -300,6 +300,9 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         graph, encoders, members = prepared.graph, prepared.encoders, chosen.members
         best = members[0]
         self.best_model_ = chosen.model
+        # Short trials train eagerly (see GraphHyperModel); the served and
+        # exported model runs traced.
+        self.best_model_.run_eagerly = False
         self.refit_ = chosen.refit
         self.refit_seconds_ = chosen.refit_seconds
         self.ensemble_ = [t.trial_id for t in members] if len(members) > 1 else []

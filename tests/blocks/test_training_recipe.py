@@ -100,3 +100,30 @@ def test_tabm_members_share_layers_and_are_averaged(tmp_path):
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(reloaded(arrays)), np.asarray(model(arrays)))
+
+
+def test_short_trials_run_eagerly_and_exported_models_do_not(tmp_path):
+    g, arrays = graph()
+    short = GraphHyperModel(g, steps_per_epoch=2, epochs=1)
+    assert short.build(keras_tuner.HyperParameters()).run_eagerly
+    # Early stopping (no fixed epochs) or many steps: traced as usual.
+    for steps, epochs in ((2, None), (5, 5)):
+        model = GraphHyperModel(g, steps_per_epoch=steps, epochs=epochs).build(
+            keras_tuner.HyperParameters()
+        )
+        assert not model.run_eagerly
+    frame = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 3})
+    reg = ak.StructuredDataRegressor(max_trials=1, seed=0, directory=tmp_path)
+    reg.fit(frame, np.arange(60.0), epochs=1, verbose=0)
+    trial = reg._search_tuner.oracle.get_trial(reg.best_trial_id_)
+    assert reg._search_tuner.build_architecture(trial).run_eagerly
+    assert not reg.best_model_.run_eagerly
+    reg.export_model().save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert not loaded.run_eagerly
+    np.testing.assert_allclose(
+        loaded.predict(reg.graph_.inputs[0].model_arrays(frame), verbose=0)[:, 0],
+        reg.predict(frame),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -256,3 +256,37 @@ def test_greedy_does_not_repeat_a_first_trial_when_the_space_grows(tmp_path):
     encodings = board["structured_data_block/numerical_encoding"].tolist()
     assert encodings == ["piecewise_linear_tree", "robust", "periodic"]
     assert board.loc[1, "dense_block/units_2"] == 256
+
+
+def test_gaussian_process_proposals_find_the_low_region():
+    """The acquisition search on sampled candidates proposes near the optimum
+    of a smooth objective (beta=0: the predicted mean alone)."""
+    from automl_keras.search.oracles.acquisition import gaussian_process_proposal
+
+    hp = keras_tuner.HyperParameters()
+    hp.Float("x", 0.0, 1.0)
+    hp.Float("y", 0.0, 1.0)
+    oracle = keras_tuner.oracles.BayesianOptimizationOracle(
+        objective="val_loss",
+        max_trials=30,
+        num_initial_points=8,
+        beta=0.0,
+        seed=0,
+        hyperparameters=hp,
+    )
+    for i in range(16):
+        response = gaussian_process_proposal(oracle)
+        assert response["status"] == TrialStatus.RUNNING
+        values = response["values"]
+        trial = keras_tuner.engine.trial.Trial(hp.copy(), trial_id=str(i))
+        trial.hyperparameters.values.update(values)
+        trial.status = TrialStatus.COMPLETED
+        trial.score = (values["x"] - 0.7) ** 2 + (values["y"] - 0.2) ** 2
+        oracle.trials[str(i)] = trial
+    guided = [oracle.trials[str(i)].score for i in range(8, 16)]
+    assert min(guided) < 0.01
+    # Before enough trials complete, the values are random.
+    fresh = keras_tuner.oracles.BayesianOptimizationOracle(
+        objective="val_loss", max_trials=3, seed=0, hyperparameters=hp.copy()
+    )
+    assert set(gaussian_process_proposal(fresh)["values"]) == {"x", "y"}

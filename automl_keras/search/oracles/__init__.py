@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.errors import ConfigurationError, did_you_mean
 from automl_keras.search.config import SearchConfig
+from automl_keras.search.oracles.acquisition import gaussian_process_proposal
 from automl_keras.search.oracles.base import BudgetedOracle
 from automl_keras.search.oracles.evolution import EvolutionOracle
 from automl_keras.search.oracles.greedy import GreedyOracle
@@ -25,7 +26,11 @@ class RandomOracle(BudgetedOracle, keras_tuner.oracles.RandomSearchOracle):
 
 
 class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
-    """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget."""
+    """KerasTuner's Gaussian-process Bayesian optimisation, stopped by the budget.
+
+    The acquisition function is searched on sampled candidates
+    (`acquisition.gaussian_process_proposal`), not by KerasTuner's L-BFGS-B.
+    """
 
     def propose(self, trial_id):
         with warnings.catch_warnings():
@@ -33,11 +38,7 @@ class BayesianOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             warnings.simplefilter("ignore", ConvergenceWarning)
             # KerasTuner counts running trials as pessimistic hallucinated
             # observations; a proposal may still round onto a running one.
-            return self.distinct_from_running(
-                keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
-                    self, trial_id
-                )
-            )
+            return self.distinct_from_running(gaussian_process_proposal(self))
 
 
 class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):

@@ -58,8 +58,12 @@ class BudgetedOracle:
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.config = config if config is not None else SearchConfig(
-            objectives=((self.objective.name, self.objective.direction),)
+        self.config = (
+            config
+            if config is not None
+            else SearchConfig(
+                objectives=((self.objective.name, self.objective.direction),)
+            )
         )
         self.budget = budget
         self.store = store

@@ -42,6 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from automl_keras.morphism import Architecture, EditDistanceKernel, GaussianProcess
 from automl_keras.search import morph
+from automl_keras.search.oracles.acquisition import gaussian_process_proposal
 from automl_keras.search.oracles.base import BudgetedOracle
 
 
@@ -89,9 +90,7 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         with warnings.catch_warnings(), self.built_trials_only():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            response = keras_tuner.oracles.BayesianOptimizationOracle.populate_space(
-                self, trial_id
-            )
+            response = gaussian_process_proposal(self)
         return self.distinct_from_running(response)
 
     @contextlib.contextmanager
