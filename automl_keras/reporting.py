@@ -37,6 +37,8 @@ def leaderboard(tuner) -> pd.DataFrame:
                 row[key] = values[index]
         for name, value in info.get("objectives", {}).items():
             row.setdefault(name, value)
+        if "fold_scores" in info:
+            row["fold_scores"] = info["fold_scores"]
         if proxy_scores:
             row["zero_cost_score"] = proxy_scores.get(trial_id, np.nan)
         row.update(trial.hyperparameters.values)
@@ -72,6 +74,8 @@ def proxy_rank_correlation(board: pd.DataFrame, minimise: bool) -> float:
 def summary(estimator) -> str:
     """A text summary of a fitted estimator's search."""
     board = estimator.leaderboard_
+    baselines = board[board["status"] == "BASELINE"]
+    board = board[board["status"] != "BASELINE"]
     completed = board[board["status"] == "COMPLETED"]
     failed = board[board["status"].isin(["FAILED", "INVALID", "INFEASIBLE"])]
     best = completed.iloc[0] if len(completed) else None
@@ -87,6 +91,8 @@ def summary(estimator) -> str:
             f"{int(best['epochs'])} epochs, "
             f"{int(best['num_params'] or 0):,} parameters."
         )
+    for _, row in baselines.iterrows():
+        lines.append(f"Baseline {row['trial_id']}: score {row['score']:.4f}.")
     lines.append(
         "The exported model was refit on training + validation data."
         if estimator.refit_

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import keras
@@ -98,8 +99,7 @@ def select(
             models.append(tuner.load_model(trial))
     if reason:
         logger.warning(
-            "Serving the chosen trials' own models, trained on the training "
-            "split: %s.",
+            "Serving the chosen trials' own models, trained on the training split: %s.",
             reason,
         )
     history = (
@@ -219,16 +219,25 @@ def refit_all(
     scale = data.refit_scale
     needed = sum(refit_seconds(tuner.trial_info(t.trial_id), scale) for t in members)
     if budget.remaining() <= needed:
-        return None, None, 0.0, (
-            f"not enough time was left to refit on all data (about {needed:.0f} s "
-            f"needed, {max(budget.remaining(), 0.0):.0f} s left)"
+        return (
+            None,
+            None,
+            0.0,
+            (
+                f"not enough time was left to refit on all data (about {needed:.0f} s "
+                f"needed, {max(budget.remaining(), 0.0):.0f} s left)"
+            ),
         )
     models, histories, started = [], [], time.monotonic()
+    tuner.hypermodel.graph.analyse_refit(*data.refit_arrays())
     for trial in members:
         model, history = refit_one(tuner, trial, data, config, budget)
         if model is None:
-            return None, None, time.monotonic() - started, (
-                f"the refit of trial {trial.trial_id} {history}"
+            return (
+                None,
+                None,
+                time.monotonic() - started,
+                (f"the refit of trial {trial.trial_id} {history}"),
             )
         models.append(model)
         histories.append(history)
@@ -254,14 +263,19 @@ def refit_one(
     keras.utils.set_random_seed(config.seed)
     model = tuner.build_architecture(trial)
     deadline = DeadlineCallback(budget.deadline)
-    result = model.fit(
-        data.refit_data(config.batch_size),
-        epochs=epochs,
-        callbacks=[deadline, keras.callbacks.TerminateOnNaN()],
-        class_weight=data.class_weight,
-        shuffle=False,
-        verbose=config.fit_verbose,
-    )
+    with warnings.catch_warnings():
+        # A closed-form model (nothing to train) is kept as it is.
+        warnings.filterwarnings(
+            "ignore", message=".*does not have any trainable weights"
+        )
+        result = model.fit(
+            data.refit_data(config.batch_size),
+            epochs=epochs,
+            callbacks=[deadline, keras.callbacks.TerminateOnNaN()],
+            class_weight=data.class_weight,
+            shuffle=False,
+            verbose=config.fit_verbose,
+        )
     losses = result.history.get("loss", [])
     if deadline.stopped or len(losses) < epochs:
         return None, (

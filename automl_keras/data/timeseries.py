@@ -10,6 +10,7 @@ import pandas as pd
 
 from automl_keras.data.adapters import describe, to_frame
 from automl_keras.data.analysis import numeric_values
+from automl_keras.data.forecasting import calendar_terms, choose_calendar, fit_ridge
 from automl_keras.errors import ConfigurationError, DataError, did_you_mean
 
 logger = logging.getLogger("automl_keras")
@@ -164,19 +165,31 @@ class TimeSeriesProfile:
 
     Attributes:
         lookback: Time steps per window.
-        columns: Column names (targets first).
+        columns: Column names (targets first; the date column last when
+            `dated`).
         mean, variance: Per-column statistics over the training rows
-            (missing values left out).
+            (missing values left out), for every column but the date.
+        dated: Whether the last column holds each row's date, in days since
+            1970-01-01.
+        calendar: The calendar cycles modelled from the dates
+            (`forecasting.choose_calendar`), or None.
+        linear: The closed-form linear forecast (`fit_linear`), or None:
+            `{"kernel", "bias", "alpha"}`, from the model's flattened window
+            features (`features`) to the targets in their own units.
     """
 
     lookback: int
     columns: list
     mean: list
     variance: list
+    dated: bool = False
+    calendar: dict | None = None
+    linear: dict | None = None
 
     @classmethod
-    def fit(cls, windows: np.ndarray, columns: list | None = None):
-        flat = windows.reshape(-1, windows.shape[-1]).astype("float64")
+    def fit(cls, windows: np.ndarray, columns: list | None = None, dated=False):
+        values = windows[..., :-1] if dated else windows
+        flat = values.reshape(-1, values.shape[-1]).astype("float64")
         with np.errstate(all="ignore"):
             mean = np.nan_to_num(np.nanmean(flat, axis=0))
             variance = np.nan_to_num(np.nanvar(flat, axis=0))
@@ -185,7 +198,62 @@ class TimeSeriesProfile:
             columns=list(columns or [f"x{i}" for i in range(windows.shape[-1])]),
             mean=mean.tolist(),
             variance=np.maximum(variance, 1e-12).tolist(),
+            dated=bool(dated),
+            calendar=choose_calendar(windows[:, -1, -1]) if dated else None,
         )
+
+    def features(self, windows: np.ndarray) -> np.ndarray:
+        """The windows as the model sees them, flattened per window.
+
+        Each row: its standardised values (missing ones at 0), then the
+        calendar terms of its date when there is a calendar.
+        """
+        windows = np.asarray(windows, "float64")
+        values = windows[..., :-1] if self.dated else windows
+        mean = np.asarray(self.mean, "float64")
+        scale = np.sqrt(np.asarray(self.variance, "float64"))
+        parts = [np.nan_to_num((values - mean) / scale, nan=0.0)]
+        if self.calendar is not None:
+            parts.append(calendar_terms(windows[..., -1], self.calendar))
+        return np.concatenate(parts, axis=-1).reshape(len(windows), -1)
+
+    def fit_linear(
+        self,
+        windows: np.ndarray,
+        targets: np.ndarray,
+        gap: int,
+        num_targets: int | None = None,
+    ) -> None:
+        """Solves the linear autoregression of `targets` on the windows.
+
+        Ridge regression in closed form on `features`, the penalty chosen on
+        the last fifth of the training windows (`forecasting.fit_ridge`).
+        With `num_targets` (the window's first columns, forecast step-major),
+        the ridge may fit the change from each target's last value instead;
+        that value is a linear function of the standardised features too, so
+        it is folded into the same kernel and bias.
+        """
+        features = self.features(windows)
+        base = None
+        if num_targets:
+            last = np.asarray(windows[:, -1, :num_targets], "float64")
+            base = np.tile(last, (1, targets.shape[1] // num_targets))
+        solution = fit_ridge(features, targets, gap=gap, base=base)
+        kernel, bias = solution["kernel"], solution["bias"]
+        if solution["change"]:
+            width = features.shape[1] // self.lookback
+            for output in range(kernel.shape[1]):
+                column = output % num_targets
+                kernel[(self.lookback - 1) * width + column, output] += np.sqrt(
+                    self.variance[column]
+                )
+                bias[output] += self.mean[column]
+        self.linear = {
+            "kernel": kernel.tolist(),
+            "bias": bias.tolist(),
+            "alpha": solution["alpha"],
+            "change": solution["change"],
+        }
 
     def check(self, windows: np.ndarray, *, argument: str = "x") -> None:
         expected = (self.lookback, len(self.columns))

@@ -115,6 +115,20 @@ class Graph:
             return next(iter(arrays.values()))
         return arrays
 
+    def analyse_refit(self, inputs, targets) -> None:
+        """Lets each input update its profile for the refit on all data.
+
+        Args:
+            inputs: The refit's model inputs (as `pack_inputs` arranges them).
+            targets: The refit's targets (as `pack_targets` arranges them).
+        """
+        first = targets[self.heads[0].name] if isinstance(targets, dict) else targets
+        for node in self.inputs:
+            if self.single_tensor_input:
+                node.analyse_refit(inputs, first)
+            elif not node.keyed and node.name in inputs:
+                node.analyse_refit(inputs[node.name], first)
+
     def pack_targets(self, targets: list):
         """Arranges per-head targets the way the built model takes them."""
         if len(self.heads) == 1:

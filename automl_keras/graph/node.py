@@ -109,6 +109,18 @@ class Input(Node):
             target: The first head's encoded training targets.
         """
 
+    def analyse_refit(self, data: object, target: np.ndarray) -> None:
+        """Updates the profile for the refit on all data (nothing here).
+
+        Called before the chosen trials are trained again on training and
+        validation data together. Only what the model holds as weights may
+        change (a trial's own checkpoint then keeps its values).
+
+        Args:
+            data: The refit's model input for this input.
+            target: The first head's refit targets.
+        """
+
     def check(self, data, *, argument: str = "x") -> None:
         """Raises DataError when data do not fit the learned profile."""
 
@@ -380,17 +392,40 @@ class TimeSeriesInput(Input):
     exported model takes raw windows. `TimeSeriesForecaster` cuts the
     windows from a table itself; in an `AutoModel`, pass them as arrays.
 
+    With `dated=True` the last column holds each row's date in days since
+    1970-01-01 (fractions for times of day). The model turns it into sine and
+    cosine terms of the daily, weekly and yearly cycles that the training
+    dates can show (`forecasting.choose_calendar`), added to each row's
+    values. With `linear_start=True`, `fit` also solves the linear
+    autoregression of the training targets on the window in closed form
+    (ridge, `TimeSeriesProfile.fit_linear`), for a `ForecastHead`.
+
     Args:
         name: The input's name.
         columns: Column names, for messages and the exported model's docs.
+        dated: Whether the last column is the rows' dates.
+        linear_start: Whether to solve the closed-form linear forecast.
+        num_targets: How many of the first columns are the forecast targets
+            (step-major): the linear start may then fit their change from
+            the last value. None: it fits their level only.
     """
 
     default_name = "time_series"
     profile_class = TimeSeriesProfile
 
-    def __init__(self, name: str | None = None, columns: list | None = None):
+    def __init__(
+        self,
+        name: str | None = None,
+        columns: list | None = None,
+        dated: bool = False,
+        linear_start: bool = False,
+        num_targets: int | None = None,
+    ):
         super().__init__(name)
         self.columns = None if columns is None else list(columns)
+        self.dated = bool(dated)
+        self.linear_start = bool(linear_start)
+        self.num_targets = num_targets
 
     def adapt(self, x, *, argument: str = "x"):
         if adapters.is_tf_dataset(x):
@@ -408,10 +443,29 @@ class TimeSeriesInput(Input):
                 "Time-series windows must be numeric. Received: "
                 f"{argument}={adapters.describe(array)}."
             )
+        if self.dated and (array.shape[-1] < 2 or np.isnan(array[..., -1]).any()):
+            raise DataError(
+                "Dated windows need their values and, as the last column, every "
+                "row's date in days since 1970-01-01 (no missing dates). Received: "
+                f"{argument}={adapters.describe(array)}."
+            )
         return array.astype("float32", copy=False)
 
     def analyse(self, data) -> None:
-        self.profile = TimeSeriesProfile.fit(data, self.columns)
+        self.profile = TimeSeriesProfile.fit(data, self.columns, dated=self.dated)
+
+    def analyse_target(self, data, target) -> None:
+        if self.linear_start:
+            target = np.asarray(target, "float64").reshape(len(target), -1)
+            # Windows whose targets overlap are neighbours: hold out past them.
+            self.profile.fit_linear(
+                data, target, gap=target.shape[1] - 1, num_targets=self.num_targets
+            )
+
+    def analyse_refit(self, data, target) -> None:
+        # The linear start is a frozen weight: the refit's is solved on every
+        # window (the normalisation, not a weight, stays).
+        self.analyse_target(data, target)
 
     def check(self, data, *, argument: str = "x") -> None:
         self.profile.check(data, argument=argument)
@@ -423,18 +477,41 @@ class TimeSeriesInput(Input):
             dtype="float32",
             name=self.name,
         )
+        values = inputs[..., :-1] if profile.dated else inputs
         x = keras.layers.Normalization(
             axis=-1,
             mean=profile.mean,
             variance=profile.variance,
             name=f"{self.name}_normalize",
-        )(inputs)
+        )(values)
         # Missing values sit at the training mean: 0 once standardised.
         x = keras.ops.where(keras.ops.isnan(x), 0.0, x)
+        if profile.calendar is not None:
+            terms = _calendar_terms(inputs[..., -1:], profile.calendar)
+            x = keras.ops.concatenate([x, terms], axis=-1)
         return {self.name: inputs}, x
 
     def get_config(self) -> dict:
-        return {"name": self.name, "columns": self.columns}
+        return {
+            "name": self.name,
+            "columns": self.columns,
+            "dated": self.dated,
+            "linear_start": self.linear_start,
+            "num_targets": self.num_targets,
+        }
+
+
+def _calendar_terms(days, calendar: dict):
+    """The Keras twin of `forecasting.calendar_terms` on `(..., 1)` dates."""
+    days = days - calendar["origin"]
+    terms = []
+    for period, count in zip(calendar["periods"], calendar["harmonics"]):
+        phase = (days - period * keras.ops.floor(days / period)) / period
+        angles = phase * np.asarray(
+            2 * np.pi * np.arange(1, count + 1), dtype="float32"
+        )
+        terms += [keras.ops.sin(angles), keras.ops.cos(angles)]
+    return keras.ops.concatenate(terms, axis=-1)
 
 
 def _safe(name: str) -> str:

@@ -51,6 +51,9 @@ class SearchData:
             validation part. True when that part was split off the training
             data; False when the user gave `validation_data`, so that scores
             on it stay honest after the refit.
+        folds: Earlier folds of a rolling-origin validation (each a
+            `SearchData`, in time order), or empty: a trial is then scored on
+            them and on this split (the last fold) (`search.folds`).
     """
 
     x_train: object
@@ -62,6 +65,7 @@ class SearchData:
     class_weight: dict | None = None
     seed: int = 0
     refit_on_validation: bool = True
+    folds: tuple = ()
 
     @property
     def num_train(self) -> int:
@@ -83,6 +87,12 @@ class SearchData:
         if self.refit_on_validation:
             return self.combined(batch_size)
         return self.train(batch_size)
+
+    def refit_arrays(self) -> tuple:
+        """`(inputs, targets)` that the final refit trains on, as arrays."""
+        if not self.refit_on_validation:
+            return self.x_train, self.y_train
+        return _concat(self.x_train, self.x_val), _concat(self.y_train, self.y_val)
 
     def train(self, batch_size: int) -> tf.data.Dataset:
         return make_dataset(

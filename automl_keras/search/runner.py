@@ -31,6 +31,7 @@ from automl_keras.search.budget import (
 )
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
+from automl_keras.search.folds import fold_scores, mean_score
 from automl_keras.search.objectives import (
     measure_latency_ms,
     measure_size_mb,
@@ -42,6 +43,7 @@ from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 
 logger = logging.getLogger("automl_keras")
+
 
 def is_out_of_memory(error: BaseException) -> bool:
     """Whether an exception from training means the device ran out of memory."""
@@ -245,6 +247,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if parent_info and config.epochs is None:
             # A child starts from trained weights: give it fewer epochs.
             num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
+        if not model.trainable_weights:
+            # Nothing to train (a closed-form model): one epoch scores it.
+            num_epochs = initial_epoch + 1
         if "tuner/epochs" in hp.values:
             num_epochs = hp.values["tuner/epochs"]
             initial_epoch = hp.values.get("tuner/initial_epoch", 0)
@@ -298,6 +303,12 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             graph = self.hypermodel.graph
             names = tuple(b.name for b in graph.blocks if b not in graph.heads)
             info.update(morph.describe(model, names))
+        score = scores[best]
+        if data.folds:
+            earlier = fold_scores(self, trial, data, batch_size, num_epochs)
+            folds = [*earlier, (float(score), data.num_val, best)]
+            score = mean_score(folds)
+            info["fold_scores"] = [s for s, _, _ in folds]
         info["objectives"] = self._measure_objectives(model, info, data)
         latency = info["objectives"].get("latency")
         if config.max_latency_ms is not None and latency > config.max_latency_ms:
@@ -308,12 +319,15 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 num_params,
                 info,
             )
-        if self._worth_keeping(scores[best]):
+        if self._worth_keeping(score):
             self.save_model(trial.trial_id, model)
         info["ended_at"] = round(self.budget.elapsed(), 3)
         self.store.write(trial.trial_id, info)
         del model
-        return history
+        # The best epoch's metrics (not the History: an epoch the deadline cut
+        # short has a training loss but no validation score).
+        metrics = {k: v[best] for k, v in history.history.items() if best < len(v)}
+        return {**metrics, config.objective: score}
 
     def _fit_callbacks(self, trial, data, batch_size, deadline, callbacks) -> list:
         """A trial's callbacks, validation first (the others read its scores).
@@ -361,8 +375,10 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             try:
                 with warnings.catch_warnings():
                     # An epoch the deadline cut short has no validation score.
+                    warnings.filterwarnings("ignore", message=".*conditioned on metric")
+                    # A closed-form model (nothing to train) is scored as is.
                     warnings.filterwarnings(
-                        "ignore", message=".*conditioned on metric"
+                        "ignore", message=".*does not have any trainable weights"
                     )
                     history = model.fit(
                         data.train(batch_size),
@@ -614,6 +630,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
 def _uncounted_failure(trial: Any, record: dict) -> bool:
     """Whether a failed trial was refused or stopped rather than broken."""
-    return "infeasible" in record or record.get("stopped_by_deadline", False) or (
-        "time limit" in last_line(trial.message)
+    return (
+        "infeasible" in record
+        or record.get("stopped_by_deadline", False)
+        or ("time limit" in last_line(trial.message))
     )

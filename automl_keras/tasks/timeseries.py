@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import r2_score
 
-from automl_keras.blocks.heads import RegressionHead
-from automl_keras.blocks.timeseries import TimeSeriesBlock
+from automl_keras.blocks.timeseries import (
+    FORECAST_LOSSES,
+    ForecastHead,
+    TimeSeriesBlock,
+)
+from automl_keras.data.forecasting import detect_period, naive_baselines
 from automl_keras.data.timeseries import (
     check_length,
     column_names,
@@ -20,25 +27,30 @@ from automl_keras.errors import ConfigurationError
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TimeSeriesInput
 from automl_keras.search.executors import Executor
+from automl_keras.search.folds import rolling_folds
+from automl_keras.search.objectives import parse_objectives
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 
 if TYPE_CHECKING:
     import keras_tuner
 
+logger = logging.getLogger("automl_keras")
+
+#: The longest seasonal period looked for (in rows).
+MAX_PERIOD = 400
+
+#: The closed-form linear forecast first (nothing to train), then corrections
+#: learned on top of it by each block type.
 _FIRST_TRIALS = [
-    {
-        "time_series_block/block_type": "linear",
-        "regression_head/dropout": 0.0,
-        "learning_rate": 1e-2,
-    },
+    {"time_series_block/block_type": "linear"},
     {
         "time_series_block/block_type": "mlp",
         "time_series_block_mlp/num_layers": 2,
         "time_series_block_mlp/units_0": 64,
         "time_series_block_mlp/units_1": 32,
         "time_series_block_mlp/dropout": 0.0,
-        "learning_rate": 3e-3,
+        "forecast_head/dropout": 0.0,
     },
     {"time_series_block/block_type": "cnn"},
     {"time_series_block/block_type": "rnn", "time_series_block_rnn/rnn_type": "gru"},
@@ -60,18 +72,43 @@ class TimeSeriesForecaster(BaseAutoModel):
     of `x`; `predict(x, rolling=True)` gives the forecast made at every row
     that has `lookback` rows up to it. The exported model takes raw windows
     `(n, lookback, columns)` (targets first, then covariates, in
-    `feature_columns_` order) and returns `(n, horizon * targets)` in the
+    `feature_columns_` order; with a date column, the rows' dates last, in
+    days since 1970-01-01) and returns `(n, horizon * targets)` in the
     targets' own units, step-major.
+
+    Every model is the linear autoregression on the window, solved in closed
+    form on the training windows (ridge, its penalty chosen on their last
+    fifth), plus a correction that a block learns and that starts at zero.
+    The first trial is that linear forecast alone: no trial starts worse. The
+    leaderboard also holds the persistence forecast ("tomorrow equals
+    today") and, when the series has a seasonal period (`period_`, found in
+    the autocorrelation of the training targets) that the window holds, the
+    seasonal naive forecast, scored on the same validation
+    windows, with MAE, RMSE and MASE (the MAE over that of the naive forecast
+    on the training windows) for every row.
 
     Args:
         lookback: Rows per input window.
         horizon: Steps ahead to forecast (1 to `horizon`).
         target: The column, or list of columns, to forecast.
         date_column: A date column: rows are put in date order (a copy) and
-            duplicated dates are refused. Without it the row order is the
-            time order.
+            duplicated dates are refused, and the model adds sine and cosine
+            terms of the daily, weekly and yearly cycles that the training
+            dates span (twice at least) to every row. Without it the row
+            order is the time order.
         block_type: Fix the model ("linear", "mlp", "cnn", "rnn"); searched
             when None.
+        loss: The training loss, "mean_absolute_error", "mean_squared_error"
+            or "huber" (squared within one standard deviation of the targets,
+            absolute beyond); None follows the objective (squared errors for
+            an objective on squared errors, absolute errors otherwise).
+        validation_folds: Rolling-origin validation: the validation part (the
+            last `validation_split` of the windows) is cut into this many
+            consecutive blocks, and each trial trains once per block on every
+            window before it and is scored by the mean. More folds give short
+            series a steadier score, at that many times the training. The
+            normalisation and the linear start come from the windows before
+            the first block.
     """
 
     _estimator_type = "regressor"
@@ -91,10 +128,12 @@ class TimeSeriesForecaster(BaseAutoModel):
         date_column: str | None = None,
         *,
         block_type: str | None = None,
+        loss: str | None = None,
+        validation_folds: int = 1,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
-        objective: str | list = "val_loss",
+        objective: str | list = "val_mean_absolute_error",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "time_series_forecaster",
@@ -122,6 +161,20 @@ class TimeSeriesForecaster(BaseAutoModel):
                 raise ConfigurationError(
                     f"{name} must be an integer >= 1. Received: {name}={value!r}."
                 )
+        if (
+            isinstance(self.validation_folds, bool)
+            or not isinstance(self.validation_folds, int | np.integer)
+            or self.validation_folds < 1
+        ):
+            raise ConfigurationError(
+                "validation_folds must be an integer >= 1. Received: "
+                f"validation_folds={self.validation_folds!r}."
+            )
+        if self.loss is not None and self.loss not in FORECAST_LOSSES:
+            raise ConfigurationError(
+                f"loss must be one of {list(FORECAST_LOSSES)} or None (follow the "
+                f"objective). Received: loss={self.loss!r}."
+            )
         if self.target is None:
             raise ConfigurationError(
                 "target must name the column(s) to forecast, e.g. "
@@ -132,10 +185,21 @@ class TimeSeriesForecaster(BaseAutoModel):
     def _targets(self) -> list:
         return column_names(self.target, "target")
 
+    @property
+    def _loss(self) -> str:
+        if self.loss is not None:
+            return self.loss
+        squared = "squared" in self._objective_name
+        return "mean_squared_error" if squared else "mean_absolute_error"
+
     def _make_graph(self) -> Graph:
-        series = TimeSeriesInput()
-        features = TimeSeriesBlock(block_type=self.block_type)(series)
-        return Graph(series, RegressionHead()(features))
+        series = TimeSeriesInput(
+            dated=self.date_column is not None,
+            linear_start=True,
+            num_targets=len(self._targets),
+        )
+        features = TimeSeriesBlock(block_type=self.block_type, residual=True)(series)
+        return Graph(series, ForecastHead(loss=self._loss)([features, series]))
 
     def _initial_hps(self) -> list:
         trials = _FIRST_TRIALS
@@ -146,14 +210,29 @@ class TimeSeriesForecaster(BaseAutoModel):
 
     # -- data -------------------------------------------------------------------
     def _series(self, graph, x, *, require_targets: bool, argument: str = "x"):
-        return to_series(
+        """The observations of `x`, with the dates (in days) as the last column
+        when there is a date column."""
+        columns = graph.inputs[0].columns
+        if columns is not None and self.date_column is not None:
+            columns = columns[:-1]
+        series = to_series(
             x,
             self.target,
             self.date_column,
-            columns=graph.inputs[0].columns,
+            columns=columns,
             require_targets=require_targets,
             argument=argument,
         )
+        if series.dates is not None:
+            dates = series.dates
+            if dates.dt.tz is not None:
+                dates = dates.dt.tz_convert(None)
+            days = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+            series.values = np.concatenate(
+                [series.values, days.to_numpy("float32")[:, np.newaxis]], axis=1
+            )
+            series.columns = [*series.columns, self.date_column]
+        return series
 
     def _split_xy(self, graph, x, y, target, *, argument="x"):
         if y is not None or target is not None:
@@ -172,9 +251,88 @@ class TimeSeriesForecaster(BaseAutoModel):
         inputs = windows(series.values, self.lookback, self.horizon)
         return [inputs], [future_targets(series, self.lookback, self.horizon)]
 
+    def _prepare_data(self, x, y, **kwargs):
+        folds = int(self.validation_folds)
+        if folds > 1 and kwargs.get("validation_data") is not None:
+            raise ConfigurationError(
+                f"validation_folds={folds} cuts the validation blocks from x itself; "
+                "it cannot be combined with validation_data. Pass one of them."
+            )
+        prepared = super()._prepare_data(x, y, **kwargs)
+        if folds > 1:
+            data = rolling_folds(prepared.data, folds, self._split_gap)
+            prepared = dataclasses.replace(prepared, data=data)
+        return prepared
+
+    def _finish(self, prepared, tuner, chosen, budget):
+        super()._finish(prepared, tuner, chosen, budget)
+        data = prepared.data
+        num_targets = len(self._targets)
+        self.period_ = detect_period(data.x_train[:, -1, 0], MAX_PERIOD)
+        calendar = prepared.graph.inputs[0].profile.calendar
+        if self.period_ is not None and self.period_ > self.lookback and not calendar:
+            logger.warning(
+                "The series repeats every %d rows, more than lookback=%d: the "
+                "windows miss the seasonal lag. Pass lookback >= %d (or a "
+                "date_column, for calendar terms).",
+                self.period_,
+                self.lookback,
+                self.period_,
+            )
+        self.baselines_ = self._baselines(data, num_targets)
+        board = self.leaderboard_
+        scale = self.baselines_["naive_training_mae"]
+        if "val_mean_absolute_error" in board:
+            board["val_mase"] = board["val_mean_absolute_error"] / scale
+        rows = pd.DataFrame(self.baselines_["rows"])
+        ascending = parse_objectives(self.objective)[0][1] == "min"
+        self.leaderboard_ = (
+            pd.concat([board, rows], ignore_index=True)
+            .sort_values("score", ascending=ascending, na_position="last")
+            .reset_index(drop=True)
+        )
+
+    def _baselines(self, data, num_targets: int) -> dict:
+        """Naive forecasts scored like the trials (on every fold), and the
+        MASE scale."""
+        delta = None
+        if self._loss == "huber":
+            delta = float(np.sqrt(np.mean(self.encoders_[0].variance)))
+        folds = (*data.folds, data)
+        scale, scores = naive_baselines(
+            (data.x_train, data.y_train),
+            (
+                np.concatenate([f.x_val for f in folds]),
+                np.concatenate([f.y_val for f in folds]),
+            ),
+            num_targets,
+            int(self.horizon),
+            self.period_,
+            huber_delta=delta,
+        )
+        rows = []
+        for name, errors in scores.items():
+            metrics = {
+                f"val_{k}": v for k, v in errors.items() if k != "mean_squared_error"
+            }
+            metrics.pop("val_huber", None)
+            metrics["val_loss"] = errors[self._loss]
+            metrics["val_mase"] = errors["mean_absolute_error"] / scale
+            score = {**metrics, "val_mean_squared_error": errors["mean_squared_error"]}
+            rows.append(
+                {
+                    "trial_id": name,
+                    "status": "BASELINE",
+                    "score": score.get(self._objective_name, np.nan),
+                    **metrics,
+                }
+            )
+        return {"naive_training_mae": scale, "rows": rows}
+
     @property
     def feature_columns_(self) -> list:
-        """The columns of the model's windows: the targets, then the covariates."""
+        """The columns of the model's windows: the targets, the covariates, then
+        the date column (as days since 1970-01-01) when there is one."""
         self._check_fitted()
         return list(self.graph_.inputs[0].columns)
 

@@ -177,9 +177,7 @@ def test_members_are_all_refit_or_none(searched, monkeypatch):
     config = tuner.config.replace(refit=True)
     members = tuner.completed_trials(2)
     assert len(members) == 2
-    models, histories, _, reason = refit_all(
-        tuner, data, config, Budget(None), members
-    )
+    models, histories, _, reason = refit_all(tuner, data, config, Budget(None), members)
     assert len(models) == len(histories) == 2 and reason is None
     # The second member's refit is cut short: neither is served refit.
     calls = []
@@ -313,6 +311,35 @@ def test_a_trial_cut_short_after_another_completed_is_not_scored(tmp_path):
     assert clf.best_trial_id_ == "0"
 
 
+class _SlowThirdEpoch(keras.callbacks.Callback):
+    """Sleeps past the time limit in the first trial's third epoch."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2 and batch == 0:
+            time.sleep(self.seconds)
+            self.seconds = 0
+
+
+def test_a_trial_whose_last_epoch_was_cut_keeps_its_scored_epochs(tmp_path):
+    x, y = _data()
+    clf = ak.StructuredDataClassifier(
+        max_trials=1, time_limit=15, tuner="random", directory=str(tmp_path)
+    )
+    clf.fit(x, y, epochs=20, batch_size=8, callbacks=[_SlowThirdEpoch(15)], verbose=0)
+    row = clf.leaderboard().iloc[0]
+    assert row["status"] == "COMPLETED"
+    assert row["epochs"] == 3  # two scored epochs and the one cut short
+    assert row["best_epoch"] in (0, 1)
+    assert np.isfinite(row["score"])
+
+
 # -- leakage and honest scores ------------------------------------------------------
 def test_regression_target_statistics_come_from_the_training_part(tmp_path):
     frame, y = regression_frame(100)
@@ -335,9 +362,7 @@ def test_the_refit_leaves_given_validation_data_out_unless_asked(tmp_path):
 
     data = prepared(refit_on_validation_data=False)
     assert not data.refit_on_validation and data.refit_scale == 1.0
-    assert (
-        sum(len(b[1]) for b in data.refit_data(16)) == data.num_train == 80
-    )
+    assert sum(len(b[1]) for b in data.refit_data(16)) == data.num_train == 80
     data = prepared(refit_on_validation_data=True)
     assert data.refit_on_validation and data.refit_scale == pytest.approx(1.5)
     clf.fit(x[:80], y[:80], validation_data=(x[80:], y[80:]), epochs=1, verbose=0)
