@@ -142,6 +142,10 @@ class RegressionHead(_DenseHead):
     def build(self, hp, inputs):
         x = self._features(hp, inputs)
         x = keras.layers.Dense(self.encoder.num_outputs, name=f"{self.name}_linear")(x)
+        return self._in_target_units(x)
+
+    def _in_target_units(self, x):
+        """The output layer: standardised values back in the targets' units."""
         return keras.layers.Normalization(
             axis=-1,
             mean=self.encoder.mean,

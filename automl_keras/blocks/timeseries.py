@@ -161,14 +161,7 @@ class ForecastHead(RegressionHead):
                 name=f"{self.name}_linear",
             )(self._features(hp, [features]))
             x = keras.layers.Add(name=f"{self.name}_add")([x, correction])
-        return keras.layers.Normalization(
-            axis=-1,
-            mean=self.encoder.mean,
-            variance=self.encoder.variance,
-            invert=True,
-            dtype="float32",
-            name=self.name,
-        )(x)
+        return self._in_target_units(x)
 
     @property
     def loss(self):

@@ -29,7 +29,7 @@ from automl_keras.graph.node import TimeSeriesInput
 from automl_keras.search.executors import Executor
 from automl_keras.search.folds import rolling_folds
 from automl_keras.search.objectives import parse_objectives
-from automl_keras.tasks.base import BaseAutoModel
+from automl_keras.tasks.base import BaseAutoModel, check_count
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 
 if TYPE_CHECKING:
@@ -161,15 +161,7 @@ class TimeSeriesForecaster(BaseAutoModel):
                 raise ConfigurationError(
                     f"{name} must be an integer >= 1. Received: {name}={value!r}."
                 )
-        if (
-            isinstance(self.validation_folds, bool)
-            or not isinstance(self.validation_folds, int | np.integer)
-            or self.validation_folds < 1
-        ):
-            raise ConfigurationError(
-                "validation_folds must be an integer >= 1. Received: "
-                f"validation_folds={self.validation_folds!r}."
-            )
+        check_count(self.validation_folds, "validation_folds")
         if self.loss is not None and self.loss not in FORECAST_LOSSES:
             raise ConfigurationError(
                 f"loss must be one of {list(FORECAST_LOSSES)} or None (follow the "
@@ -252,7 +244,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         return [inputs], [future_targets(series, self.lookback, self.horizon)]
 
     def _prepare_data(self, x, y, **kwargs):
-        folds = int(self.validation_folds)
+        folds = int(self.validation_folds or 1)
         if folds > 1 and kwargs.get("validation_data") is not None:
             raise ConfigurationError(
                 f"validation_folds={folds} cuts the validation blocks from x itself; "
