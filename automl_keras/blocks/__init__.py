@@ -23,7 +23,7 @@ from automl_keras.blocks.text import (
     TextRNNBlock,
     TransformerBlock,
 )
-from automl_keras.blocks.timeseries import TimeSeriesBlock
+from automl_keras.blocks.timeseries import ForecastHead, TimeSeriesBlock
 
 __all__ = [
     "BagOfNgramsBlock",
@@ -31,6 +31,7 @@ __all__ = [
     "ConvBlock",
     "DenseBlock",
     "EfficientNetBlock",
+    "ForecastHead",
     "ImageAugmentation",
     "ImageBlock",
     "Merge",

@@ -115,7 +115,7 @@ class Graph:
             return next(iter(arrays.values()))
         return arrays
 
-    def analyse_refit(self, inputs, targets) -> None:
+    def analyse_refit(self, inputs: object, targets: object) -> None:
         """Lets each input update its profile for the refit on all data.
 
         Args:

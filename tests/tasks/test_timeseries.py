@@ -378,3 +378,26 @@ def test_huber_loss_is_scaled_to_the_targets(tmp_path):
     # Huber is at most half the squared error.
     half_squared = 0.5 * persistence["val_root_mean_squared_error"] ** 2
     assert 0 < persistence["val_loss"] <= half_squared * (1 + 1e-9)
+
+
+def test_forecast_head_in_an_auto_model(tmp_path):
+    rng = np.random.default_rng(0)
+    values = np.sin(np.arange(300) / 5.0) + rng.normal(0, 0.05, 300)
+    windows = np.lib.stride_tricks.sliding_window_view(values, 10)[:-1, :, None]
+    targets = values[10:, None]
+    series = ak.TimeSeriesInput(linear_start=True, num_targets=1)
+    features = ak.TimeSeriesBlock(block_type="mlp", residual=True)(series)
+    model = ak.AutoModel(
+        series,
+        ak.ForecastHead(loss="mean_absolute_error")([features, series]),
+        max_trials=1,
+        directory=tmp_path,
+    )
+    model.fit(windows, targets, epochs=2, verbose=0)
+    error = np.mean(np.abs(model.predict(windows) - targets[:, 0]))
+    assert error < 0.1
+    with pytest.raises(ConfigurationError, match="must be called on \\[features"):
+        ak.ForecastHead()(features)
+    plain = ak.TimeSeriesInput()
+    with pytest.raises(ConfigurationError, match="linear_start=True"):
+        ak.ForecastHead()([ak.TimeSeriesBlock(residual=True)(plain), plain])
