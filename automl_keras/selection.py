@@ -23,7 +23,12 @@ from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, make_dataset
 from automl_keras.search.progress import last_line
-from automl_keras.search.runner import SearchTuner, refit_epochs, refit_seconds
+from automl_keras.search.runner import (
+    NOTHING_TO_TRAIN,
+    SearchTuner,
+    refit_epochs,
+    refit_seconds,
+)
 
 logger = logging.getLogger("automl_keras")
 
@@ -265,9 +270,7 @@ def refit_one(
     deadline = DeadlineCallback(budget.deadline)
     with warnings.catch_warnings():
         # A closed-form model (nothing to train) is kept as it is.
-        warnings.filterwarnings(
-            "ignore", message=".*does not have any trainable weights"
-        )
+        warnings.filterwarnings("ignore", message=NOTHING_TO_TRAIN)
         result = model.fit(
             data.refit_data(config.batch_size),
             epochs=epochs,

@@ -52,6 +52,18 @@ def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
     return scored
 
 
+def score_folds(tuner, trial, data, batch_size: int, epochs: int, last: tuple):
+    """A trial's score over every fold: `(mean, [score per fold])`.
+
+    Args:
+        last: `(best score, best epoch)` on the search's own split, the last
+            fold, already trained.
+    """
+    earlier = fold_scores(tuner, trial, data, batch_size, epochs)
+    folds = [*earlier, (float(last[0]), data.num_val, last[1])]
+    return mean_score(folds), [s for s, _, _ in folds]
+
+
 def mean_score(scores: list) -> float:
     """The validation-size-weighted mean of `[(score, size, ...)]`."""
     sizes = np.array([s[1] for s in scores], "float64")

@@ -31,7 +31,7 @@ from automl_keras.search.budget import (
 )
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
-from automl_keras.search.folds import fold_scores, mean_score
+from automl_keras.search.folds import score_folds
 from automl_keras.search.objectives import (
     measure_latency_ms,
     measure_size_mb,
@@ -43,6 +43,10 @@ from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 
 logger = logging.getLogger("automl_keras")
+
+#: Keras' warning for a model with nothing to train (a closed-form model, which
+#: one epoch scores and a refit keeps as it is).
+NOTHING_TO_TRAIN = ".*does not have any trainable weights"
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -242,25 +246,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 trial, params_reason(num_params, config.max_params), num_params
             )
         batch_size = config.batch_size
-        initial_epoch, num_epochs = 0, config.epochs or config.max_epochs
-        inherited = int(parent_info.get("refit_epochs", 0))
-        if parent_info and config.epochs is None:
-            # A child starts from trained weights: give it fewer epochs.
-            num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
-        if not model.trainable_weights:
-            # Nothing to train (a closed-form model): one epoch scores it.
-            num_epochs = initial_epoch + 1
-        if "tuner/epochs" in hp.values:
-            num_epochs = hp.values["tuner/epochs"]
-            initial_epoch = hp.values.get("tuner/initial_epoch", 0)
-            parent = hp.values.get("tuner/trial_id")
-            if parent and self.store.has_checkpoint(parent):
-                model.optimizer.build(model.trainable_variables)
-                model.load_weights(self.store.weights_path(parent))
-            else:
-                initial_epoch = 0
-            # The weights carry the rounds they were trained for.
-            inherited = initial_epoch
+        initial_epoch, num_epochs, inherited = self._epochs(hp, model, parent_info)
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
         fit_callbacks = self._fit_callbacks(
             trial, data, batch_size, deadline, callbacks
@@ -305,10 +291,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             info.update(morph.describe(model, names))
         score = scores[best]
         if data.folds:
-            earlier = fold_scores(self, trial, data, batch_size, num_epochs)
-            folds = [*earlier, (float(score), data.num_val, best)]
-            score = mean_score(folds)
-            info["fold_scores"] = [s for s, _, _ in folds]
+            score, info["fold_scores"] = score_folds(
+                self, trial, data, batch_size, num_epochs, (score, best)
+            )
         info["objectives"] = self._measure_objectives(model, info, data)
         latency = info["objectives"].get("latency")
         if config.max_latency_ms is not None and latency > config.max_latency_ms:
@@ -328,6 +313,33 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         # short has a training loss but no validation score).
         metrics = {k: v[best] for k, v in history.history.items() if best < len(v)}
         return {**metrics, config.objective: score}
+
+    def _epochs(self, hp, model, parent_info: dict) -> tuple:
+        """`(initial epoch, epochs, epochs the weights carry)` of a trial.
+
+        A Hyperband continuation loads its previous round's weights here.
+        """
+        config = self.config
+        initial_epoch, num_epochs = 0, config.epochs or config.max_epochs
+        inherited = int(parent_info.get("refit_epochs", 0))
+        if parent_info and config.epochs is None:
+            # A child starts from trained weights: give it fewer epochs.
+            num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
+        if not model.trainable_weights:
+            # Nothing to train (a closed-form model): one epoch scores it.
+            num_epochs = initial_epoch + 1
+        if "tuner/epochs" in hp.values:
+            num_epochs = hp.values["tuner/epochs"]
+            initial_epoch = hp.values.get("tuner/initial_epoch", 0)
+            parent = hp.values.get("tuner/trial_id")
+            if parent and self.store.has_checkpoint(parent):
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(self.store.weights_path(parent))
+            else:
+                initial_epoch = 0
+            # The weights carry the rounds they were trained for.
+            inherited = initial_epoch
+        return initial_epoch, num_epochs, inherited
 
     def _fit_callbacks(self, trial, data, batch_size, deadline, callbacks) -> list:
         """A trial's callbacks, validation first (the others read its scores).
@@ -377,9 +389,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     # An epoch the deadline cut short has no validation score.
                     warnings.filterwarnings("ignore", message=".*conditioned on metric")
                     # A closed-form model (nothing to train) is scored as is.
-                    warnings.filterwarnings(
-                        "ignore", message=".*does not have any trainable weights"
-                    )
+                    warnings.filterwarnings("ignore", message=NOTHING_TO_TRAIN)
                     history = model.fit(
                         data.train(batch_size),
                         epochs=epochs,
