@@ -21,7 +21,7 @@ import numpy as np
 from automl_keras.errors import SearchError
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
-from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.data import SearchData, predict_arrays
 from automl_keras.search.progress import last_line
 from automl_keras.search.runner import (
     NOTHING_TO_TRAIN,
@@ -179,7 +179,6 @@ def ensemble_members(
     if config.ensemble_size <= 1 or not single_output or len(candidates) < 2:
         return [best]
     loss = keras.losses.get(loss)
-    val = make_dataset(data.x_val, batch_size=256)
     outputs = []
     for trial in candidates:
         if outputs and budget.remaining() <= tuner.selection_seconds(
@@ -187,7 +186,7 @@ def ensemble_members(
         ):
             break
         keras.utils.clear_session(free_memory=False)
-        outputs.append(np.asarray(tuner.load_model(trial).predict(val, verbose=0)))
+        outputs.append(predict_arrays(tuner.load_model(trial), data.x_val))
 
     def score(prediction) -> float:
         return float(np.mean(np.asarray(loss(data.y_val, prediction))))

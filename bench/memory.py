@@ -49,6 +49,8 @@ def main(argv=None) -> int:
         "overhead_fraction": 1 - in_fit / seconds,
     }
     print(result)
+    print("peak RSS MB by trial:", [round(float(v)) for v in rss])
+    print(board[["trial_id", "num_params", "fit_seconds"]].to_string())
     if not args.no_write:
         marker = "<!-- memory -->"
         section = "\n".join(

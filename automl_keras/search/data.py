@@ -128,6 +128,20 @@ class SearchData:
         )
 
 
+def predict_arrays(model, x, batch_size: int = 1024) -> np.ndarray:
+    """A single-output model's predictions for `x`, called eagerly in slices.
+
+    For the few thousand rows of a validation split one eager call per slice
+    costs less than `model.predict`, which traces a graph function first.
+    """
+    outputs = []
+    for start in range(0, num_samples(x), batch_size):
+        outputs.append(
+            np.asarray(model(slice_examples(x, start, batch_size), training=False))
+        )
+    return np.concatenate(outputs)
+
+
 def num_samples(x) -> int:
     """Samples in model inputs or targets (an array or a dict of arrays)."""
     return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
@@ -139,9 +153,14 @@ def first_examples(x, size: int):
     Keras refuses numpy arrays of strings as inputs; tensors work for every
     input type.
     """
+    return slice_examples(x, 0, size)
+
+
+def slice_examples(x, start: int, size: int):
+    """Examples `start` to `start + size` of model inputs, as tensors."""
     if isinstance(x, dict):
-        return {k: tf.constant(v[:size]) for k, v in x.items()}
-    return tf.constant(x[:size])
+        return {k: tf.constant(v[start : start + size]) for k, v in x.items()}
+    return tf.constant(x[start : start + size])
 
 
 def _concat(first, second):

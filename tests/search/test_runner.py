@@ -16,7 +16,7 @@ from automl_keras.search.budget import (
     BudgetedEarlyStopping,
     DeadlineCallback,
 )
-from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.data import SearchData, make_dataset, predict_arrays
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from tests.helpers import FAST_FIT, structured_frame, trial_dirs
 
@@ -160,6 +160,23 @@ class TestSearchData:
         batches = list(dataset.as_numpy_iterator())
         assert len(batches) == 3
         assert batches[0][0]["b"].tolist() == [b"a", b"b"]
+
+    def test_predict_arrays_matches_predict_across_slices(self):
+        number = keras.Input((1,), name="a")
+        word = keras.Input((1,), name="b", dtype="string")
+        index = keras.layers.StringLookup(vocabulary=list("abc"))(word)
+        features = keras.layers.Concatenate()(
+            [number, keras.ops.cast(index, "float32")]
+        )
+        model = keras.Model([number, word], keras.layers.Dense(3)(features))
+        inputs = {
+            "a": np.arange(7.0).reshape(-1, 1),
+            "b": np.array(list("abcabcz")).reshape(-1, 1),
+        }
+        expected = model.predict(make_dataset(inputs, batch_size=4), verbose=0)
+        got = predict_arrays(model, inputs, batch_size=3)
+        assert got.shape == (7, 3)
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
 
     def test_combined_concatenates_train_and_validation(self):
         data = SearchData(
