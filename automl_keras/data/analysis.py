@@ -36,6 +36,8 @@ class TargetEncoder:
         dtype: The numpy dtype of the user's labels, restored by `decode`.
         num_outputs: Width of the model's output.
         mean, variance: Per-output statistics of regression targets.
+        ndim: 2 when regression targets came as a matrix (even of one
+            column): `decode` then keeps that shape.
     """
 
     task: str
@@ -45,6 +47,7 @@ class TargetEncoder:
     num_outputs: int = 1
     mean: list = field(default_factory=list)
     variance: list = field(default_factory=list)
+    ndim: int = 1
 
     @classmethod
     def fit(
@@ -86,6 +89,7 @@ class TargetEncoder:
                 num_outputs=values.shape[1],
                 mean=values.mean(axis=0).tolist(),
                 variance=variance.tolist(),
+                ndim=min(max(np.ndim(y), 1), 2),
             )
         missing = _missing_mask(y)
         if missing.any():
@@ -170,7 +174,7 @@ class TargetEncoder:
         """Maps model outputs (probabilities or values) to the user's labels."""
         if self.task == "regression":
             values = np.asarray(outputs)
-            return values[:, 0] if self.num_outputs == 1 else values
+            return values[:, 0] if self.num_outputs == 1 and self.ndim == 1 else values
         if self.encoding == "labels":
             return self.classes_array[np.argmax(outputs, axis=1)]
         if self.encoding == "one_hot":

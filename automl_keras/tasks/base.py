@@ -229,7 +229,6 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         self._finish(prepared, tuner, chosen, budget)
         return self
 
-
     def _search_config(
         self, data: SearchData, epochs, batch_size, verbose
     ) -> SearchConfig:
@@ -273,9 +272,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             self.tuner,
             GraphHyperModel(
                 prepared.graph,
-                steps_per_epoch=math.ceil(
-                    prepared.data.num_train / config.batch_size
-                ),
+                steps_per_epoch=math.ceil(prepared.data.num_train / config.batch_size),
                 epochs=config.epochs,
             ),
             prepared.data,
@@ -313,9 +310,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         self.encoders_ = encoders
         board = reporting.leaderboard(tuner)
         served = {t.trial_id for t in members}
-        board["refit"] = [
-            bool(chosen.refit and i in served) for i in board["trial_id"]
-        ]
+        board["refit"] = [bool(chosen.refit and i in served) for i in board["trial_id"]]
         self.leaderboard_ = board
         self.pareto_trial_ids_ = [t.trial_id for t in tuner.pareto_trials()]
         self.project_dir_ = tuner.project_dir
@@ -337,42 +332,70 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
                 "predict, predict_proba, evaluate, score or export_model."
             )
 
-    def _raw_outputs(self, x, batch_size: int = 256):
+    def _raw_outputs(self, x, batch_size: int = 256, verbose: int | str = 0):
         self._check_fitted()
         data, _ = self._split_xy(self.graph_, x, None, None)
-        return self._outputs_of(data, batch_size)
+        return self._outputs_of(data, batch_size, verbose)
 
-    def _outputs_of(self, data: list, batch_size: int = 256) -> list:
+    def _outputs_of(
+        self, data: list, batch_size: int = 256, verbose: int | str = 0
+    ) -> list:
         """The model's raw outputs (one array per head) for adapted input data."""
         graph = self.graph_
         for node, d in zip(graph.inputs, data):
             node.check(d)
         inputs = self._model_inputs(graph, data)
         outputs = self.best_model_.predict(
-            make_dataset(inputs, batch_size=batch_size), verbose=0
+            make_dataset(inputs, batch_size=batch_size), verbose=verbose
         )
         if len(graph.heads) == 1:
             return [np.asarray(outputs)]
         return [np.asarray(outputs[h.name]) for h in graph.heads]
 
     def predict(
-        self, x: Any, *, batch_size: int = 256
+        self, x: Any, *, batch_size: int = 256, verbose: int | str = 0
     ) -> np.ndarray | list[np.ndarray]:
         """Predicts labels (in the training labels' values and dtype) or values.
 
         Args:
             x: Inputs in the same form as for `fit` (without the target).
             batch_size: Samples per batch.
+            verbose: Keras' progress display (0 silent, 1 progress bar).
 
         Returns:
-            A numpy array; for several heads, a list in head order.
+            A numpy array; for several heads, a list in head order. A
+            regressor trained on a one-column matrix returns `(n, 1)`, on a
+            vector `(n,)`.
         """
-        outputs = self._raw_outputs(x, batch_size)
+        outputs = self._raw_outputs(x, batch_size, verbose)
         decoded = [e.decode(o) for e, o in zip(self.encoders_, outputs)]
         return decoded[0] if len(decoded) == 1 else decoded
 
-    def evaluate(self, x, y=None, *, target=None, batch_size: int = 256) -> dict:
-        """The model's loss and metrics on labelled data, by Keras metric name."""
+    def evaluate(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        target: str | None = None,
+        batch_size: int = 256,
+        verbose: int | str = 0,
+        return_dict: bool = False,
+    ) -> float | list[float] | dict[str, float]:
+        """The model's loss and metrics on labelled data, as Keras returns them.
+
+        Args:
+            x: Inputs, as for `fit`.
+            y: True targets; None when `target` names a column of `x`.
+            target: Name of the target column of a DataFrame or CSV file.
+            batch_size: Samples per batch.
+            verbose: Keras' progress display (0 silent, 1 progress bar).
+            return_dict: Return `{metric name: value}` instead of a list.
+
+        Returns:
+            Like `keras.Model.evaluate`: the loss followed by the metrics in
+            the model's `metrics_names` order (the loss alone when there are
+            no metrics), or a dict with `return_dict=True`.
+        """
         self._check_fitted()
         graph = self.graph_
         data, targets = self._split_xy(graph, x, y, target)
@@ -386,8 +409,14 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             graph.pack_targets([e.encode(t) for e, t in zip(self.encoders_, targets)]),
             batch_size=batch_size,
         )
-        result = self.best_model_.evaluate(dataset, verbose=0, return_dict=True)
-        return {k: float(v) for k, v in result.items()}
+        result = self.best_model_.evaluate(
+            dataset, verbose=verbose, return_dict=return_dict
+        )
+        if return_dict:
+            return {k: float(v) for k, v in result.items()}
+        if isinstance(result, list | tuple):
+            return [float(v) for v in result]
+        return float(result)
 
     def export_model(
         self,
@@ -516,7 +545,6 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
 
     def __sklearn_clone__(self):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
-
 
 
 def check_count(value, name: str) -> None:

@@ -13,9 +13,17 @@ class ClassifierMixin:
 
     _estimator_type = "classifier"
 
-    def predict_proba(self, x, *, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities, shape `(n_samples, n_classes)`, in `classes_` order."""
-        return self._raw_outputs(x, batch_size)[0]
+    def predict_proba(
+        self, x: Any, *, batch_size: int = 256, verbose: int | str = 0
+    ) -> np.ndarray:
+        """Class probabilities, shape `(n_samples, n_classes)`, in `classes_` order.
+
+        Args:
+            x: Inputs in the same form as for `fit` (without the target).
+            batch_size: Samples per batch.
+            verbose: Keras' progress display (0 silent, 1 progress bar).
+        """
+        return self._raw_outputs(x, batch_size, verbose)[0]
 
     def score(
         self,
@@ -87,6 +95,4 @@ def _score(estimator, metric, x, y, target, sample_weight) -> float:
         adapters.check_same_length(
             len(targets[0]), len(weights), y_name="sample_weight"
         )
-    return float(
-        metric(targets[0], estimator.predict(features), sample_weight=weights)
-    )
+    return float(metric(targets[0], estimator.predict(features), sample_weight=weights))

@@ -335,7 +335,12 @@ class TimeSeriesForecaster(BaseAutoModel):
         return values[..., 0] if len(self._targets) == 1 else values
 
     def predict(
-        self, x: Any, *, rolling: bool = False, batch_size: int = 256
+        self,
+        x: Any,
+        *,
+        rolling: bool = False,
+        batch_size: int = 256,
+        verbose: int | str = 0,
     ) -> np.ndarray:
         """Forecasts in the targets' own units.
 
@@ -343,6 +348,8 @@ class TimeSeriesForecaster(BaseAutoModel):
             x: A table with the training columns (at least `lookback` rows).
             rolling: False: the `horizon` steps after the last row. True: the
                 forecast made at every row with `lookback` rows up to it.
+            batch_size: Samples per batch.
+            verbose: Keras' progress display (0 silent, 1 progress bar).
 
         Returns:
             `(horizon,)` (one target) or `(horizon, targets)`; with
@@ -354,7 +361,7 @@ class TimeSeriesForecaster(BaseAutoModel):
             len(series.values), self.lookback, f"lookback={self.lookback}", "x"
         )
         values = series.values if rolling else series.values[-self.lookback :]
-        raw = self._outputs_of([windows(values, self.lookback)], batch_size)[0]
+        raw = self._outputs_of([windows(values, self.lookback)], batch_size, verbose)[0]
         forecast = self._shape(self.encoders_[0].decode(raw))
         return forecast if rolling else forecast[0]
 

@@ -136,6 +136,16 @@ class TestRegressionTargets:
         np.testing.assert_allclose(encoder.mean, y.mean(axis=0))
         assert encoder.decode(y).shape == (20, 3)
 
+    def test_one_column_matrix_keeps_its_shape(self):
+        y = np.array([[1.0], [2.0], [3.0]])
+        encoder = TargetEncoder.fit(y, "regression")
+        assert encoder.decode(y).shape == (3, 1)
+        restored = TargetEncoder.from_config(encoder.get_config())
+        assert restored.decode(y).shape == (3, 1)
+        # Saved before the shape was recorded: a vector, as then.
+        config = {k: v for k, v in encoder.get_config().items() if k != "ndim"}
+        assert TargetEncoder.from_config(config).decode(y).shape == (3,)
+
     def test_constant_target_has_positive_variance(self):
         encoder = TargetEncoder.fit(np.ones(5), "regression")
         assert encoder.variance[0] > 0

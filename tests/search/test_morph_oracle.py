@@ -93,3 +93,40 @@ def test_hyperparameter_gp_does_not_count_morph_children():
     assert len(vectors) == 2
     # The children stay trials of the oracle (the architecture GP uses them).
     assert set(oracle.trials) == {"0", "1", "2"}
+
+
+class _TimeLeft:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def trial_time_left(self) -> float:
+        return self.seconds
+
+
+def test_morphs_come_before_first_trials_that_no_longer_fit():
+    model = structured_model()
+    info = {**morph.describe(model, BLOCKS), "fit_seconds": 60.0}
+    first_trials = [
+        {"units": 16, "dropout": 0.1},
+        {"units": 64, "dropout": 0.2},
+        {"units": 8, "dropout": 0.3},
+    ]
+
+    def proposal(seconds_left: float) -> dict:
+        oracle = _oracle(
+            initial_hps=first_trials,
+            morph_probability=0.0,
+            budget=_TimeLeft(seconds_left),
+        )
+        _completed(oracle, "0", first_trials[0], 0.5)
+        oracle.trial_info = lambda trial_id: info
+        oracle.has_checkpoint = lambda trial_id: True
+        return oracle.propose("1")["values"]
+
+    # Two untried first trials of about 60 s each fit in 200 s: next first trial.
+    values = proposal(200.0)
+    assert morph.PARENT not in values
+    assert (values["units"], values["dropout"]) == (64, 0.2)
+    # In 90 s they do not: a morph of the trained trial comes first.
+    values = proposal(90.0)
+    assert values[morph.PARENT] == "0"

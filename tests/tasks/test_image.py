@@ -71,7 +71,7 @@ class TestImageClassifier:
 
     def test_evaluate_and_score(self, classifier):
         clf, images, labels = classifier
-        result = clf.evaluate(images, labels)
+        result = clf.evaluate(images, labels, return_dict=True)
         assert isinstance(result, dict)
         assert set(result) >= {"loss", "accuracy"}
         assert all(isinstance(v, float) for v in result.values())
@@ -104,7 +104,10 @@ def test_image_regressor_on_grey_images(tmp_path):
     assert predictions.dtype == np.float32
     assert np.isfinite(predictions).all()
     assert not hasattr(reg, "classes_")
-    assert set(reg.evaluate(images, y)) >= {"loss", "mean_absolute_error"}
+    assert set(reg.evaluate(images, y, return_dict=True)) >= {
+        "loss",
+        "mean_absolute_error",
+    }
     assert isinstance(reg.score(images, y), float)
     assert reg.best_model_.input.shape[1:] == (8, 8, 1)
 

@@ -94,10 +94,14 @@ class TestStructuredDataClassifier:
 
     def test_evaluate_and_score_with_target(self, classifier):
         clf, frame = classifier
-        result = clf.evaluate(frame, target="label")
+        result = clf.evaluate(frame, target="label", return_dict=True)
         assert set(result) >= {"loss", "accuracy"}
         score = clf.score(frame, target="label")
         assert score == pytest.approx(result["accuracy"], abs=1e-6)
+        # Keras' convention: a list in metrics order, unpackable.
+        loss, *metrics = clf.evaluate(frame, target="label", verbose=0)
+        assert loss == pytest.approx(result["loss"])
+        assert sorted(metrics + [loss]) == pytest.approx(sorted(result.values()))
         by_y = clf.score(frame.drop(columns="label"), frame["label"])
         assert by_y == score
 
@@ -124,7 +128,10 @@ def test_regressor(tmp_path):
     assert np.isfinite(predictions).all()
     # The head undoes the target standardisation: outputs live near the targets.
     assert abs(predictions.mean() - y.mean()) < 3 * y.std()
-    assert set(reg.evaluate(frame, y)) >= {"loss", "mean_absolute_error"}
+    assert set(reg.evaluate(frame, y, return_dict=True)) >= {
+        "loss",
+        "mean_absolute_error",
+    }
     assert isinstance(reg.score(frame, y), float)
     assert not hasattr(reg, "classes_")
 
@@ -145,7 +152,7 @@ def test_multi_label(tmp_path):
     assert probabilities.shape == (80, 3)
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     assert 0.0 <= clf.score(frame, y) <= 1.0
-    assert "binary_accuracy" in clf.evaluate(frame, y)
+    assert "binary_accuracy" in clf.evaluate(frame, y, return_dict=True)
 
 
 def test_one_hot_targets(tmp_path):

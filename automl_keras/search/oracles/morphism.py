@@ -22,8 +22,11 @@ Each proposal is one of two kinds:
   the trials built from their values: a child would count as a second
   observation of its parent's values.
 
-The task's strong first trials come first; afterwards a morph is proposed with
-probability `morph_probability` whenever a parent with weights exists.
+The task's strong first trials come first, unless the time left no longer
+fits the untried ones at the trials' mean duration: then a morph of the best
+trained trial comes first (it starts from trained weights, for half its
+parent's epochs). Afterwards a morph is proposed with probability
+`morph_probability` whenever a parent with weights exists.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from sklearn.exceptions import ConvergenceWarning
 from automl_keras.morphism import Architecture, EditDistanceKernel, GaussianProcess
 from automl_keras.search import morph
 from automl_keras.search.oracles.acquisition import gaussian_process_proposal
-from automl_keras.search.oracles.base import BudgetedOracle
+from automl_keras.search.oracles.base import BudgetedOracle, values_key
 
 
 class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
@@ -79,19 +82,46 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
         self.beta = beta
 
     def propose(self, trial_id):
-        first = self.initial_response(self.tried_keys())
-        if first:
-            return first
+        tried = self.tried_keys()
+        first = self.initial_response(tried)
         rng = self.rng()
-        if rng.random() < self.morph_probability:
+        if first and not self._short_of_time(tried):
+            return first
+        if first or rng.random() < self.morph_probability:
             values = self.propose_morph(rng)
             if values is not None:
                 return {"status": TrialStatus.RUNNING, "values": values}
+        if first:
+            return first
         with warnings.catch_warnings(), self.built_trials_only():
             # scikit-learn's GP (inside KerasTuner) warns on tiny histories.
             warnings.simplefilter("ignore", ConvergenceWarning)
             response = gaussian_process_proposal(self)
         return self.distinct_from_running(response)
+
+    def _short_of_time(self, tried: set) -> bool:
+        """Whether the untried first trials no longer fit in the time left.
+
+        Then a morph of the best trained trial comes before them: it starts
+        from trained weights and trains for half its parent's epochs, while a
+        first trial starts from scratch. Without a time limit, or before any
+        trial has finished, the first trials keep their turn.
+        """
+        if self.budget is None:
+            return False
+        seconds = [
+            info["fit_seconds"]
+            for info in map(self.trial_info, self.trials)
+            if info.get("fit_seconds")
+        ]
+        if not seconds:
+            return False
+        untried = sum(
+            values_key(self.complete_values(partial)) not in tried
+            for partial in self.initial_hps
+        )
+        needed = untried * sum(seconds) / len(seconds)
+        return self.budget.trial_time_left() < needed
 
     @contextlib.contextmanager
     def built_trials_only(self) -> Iterator[None]:
