@@ -14,6 +14,7 @@ from automl_keras.blocks import (  # noqa: E402
     ConvBlock,
     DenseBlock,
     EfficientNetBlock,
+    Flatten,
     ForecastHead,
     ImageAugmentation,
     ImageBlock,
@@ -23,6 +24,7 @@ from automl_keras.blocks import (  # noqa: E402
     RNNBlock,
     SpatialReduction,
     StructuredDataBlock,
+    TemporalReduction,
     TextBlock,
     TextCNNBlock,
     TextRNNBlock,
@@ -43,6 +45,7 @@ from automl_keras.graph import (  # noqa: E402
     Head,
     ImageInput,
     Input,
+    Node,
     StructuredDataInput,
     TextInput,
     TimeSeriesInput,
@@ -51,6 +54,12 @@ from automl_keras.search.executors import (  # noqa: E402
     Executor,
     LocalExecutor,
     RayExecutor,
+)
+from automl_keras.search.oracles import (  # noqa: E402
+    BayesianOptimization,
+    Greedy,
+    Hyperband,
+    RandomSearch,
 )
 from automl_keras.tasks import (  # noqa: E402
     AutoModel,
@@ -64,6 +73,11 @@ from automl_keras.tasks import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
+
+#: Custom objects needed to load an exported model: none (every exported
+#: model loads with plain `keras.models.load_model`). Kept for code written
+#: for AutoKeras, which passes it as `custom_objects=`.
+CUSTOM_OBJECTS: dict = {}
 
 
 def model_inputs(model, frame):
@@ -82,6 +96,14 @@ def load(path: str):
 
 __all__ = [
     "BagOfNgramsBlock",
+    "BayesianOptimization",
+    "CUSTOM_OBJECTS",
+    "Flatten",
+    "Greedy",
+    "Hyperband",
+    "Node",
+    "RandomSearch",
+    "TemporalReduction",
     "AutoMLError",
     "AutoModel",
     "Block",

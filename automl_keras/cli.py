@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -247,9 +248,11 @@ def _fit(args) -> int:
         )
         estimator.fit(frame, epochs=args.epochs, verbose=args.verbose)
         return _finish_fit(estimator, args)
+    id_column = None
     if args.id_column in frame.columns and args.id_column != args.target:
         # An identifier says nothing about the target: keep it out of the features.
         frame = frame.drop(columns=args.id_column)
+        id_column = args.id_column
         print(f"note: the id column {args.id_column!r} is not used as a feature.")
     values = frame[args.target].dropna()
     numeric = values.dtype.kind in "fc" or (
@@ -278,10 +281,14 @@ def _fit(args) -> int:
         f"{'s' if features.shape[1] > 1 else ''})." + _limits(args)
     )
     estimator.fit(frame, target=args.target, epochs=args.epochs, verbose=args.verbose)
-    return _finish_fit(estimator, args)
+    return _finish_fit(estimator, args, {"id_column": id_column, "target": args.target})
 
 
-def _finish_fit(estimator, args) -> int:
+#: What `fit` remembers for `predict`, next to the saved estimator.
+SUBMISSION_FILE = "submission.json"
+
+
+def _finish_fit(estimator, args, submission: dict | None = None) -> int:
     board = estimator.leaderboard()
     columns = [
         c
@@ -292,6 +299,9 @@ def _finish_fit(estimator, args) -> int:
     print(f"\nLeaderboard (score: {estimator.objective}), best first:")
     print(board[columns].head(10).to_string(index=False))
     estimator.save(args.output)
+    if submission:
+        with open(os.path.join(args.output, SUBMISSION_FILE), "w") as f:
+            json.dump(submission, f)
     print(
         f"Saved the fitted {type(estimator).__name__} to {args.output} "
         f"(search and refit took {estimator.fit_seconds_:.1f} s)."
@@ -316,11 +326,33 @@ def _predict(args) -> int:
         out.to_csv(args.output, index=False)
         print(f"Wrote the forecast of {estimator.horizon} steps to {args.output}")
         return EXIT_OK
-    predictions = estimator.predict(frame)
-    ids = (
-        frame[args.id_column] if args.id_column in frame.columns else range(len(frame))
-    )
-    out = pd.DataFrame({args.id_column: ids, "prediction": predictions})
+    remembered = {}
+    path = os.path.join(args.model, SUBMISSION_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            remembered = json.load(f)
+    id_column = args.id_column or remembered.get("id_column") or "id"
+    target = remembered.get("target") or "prediction"
+    if args.proba:
+        if not hasattr(estimator, "predict_proba") or not hasattr(
+            estimator, "classes_"
+        ):
+            return _error(
+                f"--proba needs a classifier; {args.model} holds a "
+                f"{type(estimator).__name__}.",
+                EXIT_USAGE,
+            )
+        probabilities = estimator.predict_proba(frame)
+        classes = [str(c) for c in estimator.classes_]
+        if len(classes) == 2:
+            # One column, as binary leaderboards expect: P(second class).
+            columns = {target: probabilities[:, 1]}
+        else:
+            columns = {c: probabilities[:, i] for i, c in enumerate(classes)}
+    else:
+        columns = {target: estimator.predict(frame)}
+    ids = frame[id_column] if id_column in frame.columns else range(len(frame))
+    out = pd.DataFrame({id_column: ids, **columns})
     out.to_csv(args.output, index=False)
     print(f"Wrote {len(out)} predictions to {args.output}")
     return EXIT_OK
@@ -341,7 +373,7 @@ def _predict_images(estimator, args) -> int:
             f"{height}x{width} pixels."
         )
     predictions = estimator.predict(images)
-    out = pd.DataFrame({args.id_column: files, "prediction": predictions})
+    out = pd.DataFrame({args.id_column or "id": files, "prediction": predictions})
     out.to_csv(args.output, index=False)
     print(f"Wrote {len(out)} predictions to {args.output}")
     return EXIT_OK
@@ -499,10 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict",
         help="predict with a saved estimator and write a submission file",
-        description="Writes a CSV with an id column and a `prediction` column: "
-        "for a table, the --id-column values when the table has that column, "
-        "else row numbers; for images, each file's name (its path below DATA); "
-        "for a time series, one row per step ahead.",
+        description="Writes a submission CSV: an id column and the predictions. "
+        "For a table, the id column that `fit` left out of the features (or "
+        "--id-column) with its values when the table has it, else row numbers, "
+        "and the predictions under the target's name; for images, each file's "
+        "name (its path below DATA) and `prediction`; for a time series, one "
+        "row per step ahead.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -516,7 +550,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", default="predictions.csv", help="default: predictions.csv"
     )
     predict.add_argument(
-        "--id-column", default="id", help="name of the id column (default: id)"
+        "--id-column",
+        default=None,
+        help="name of the id column (default: the one `fit` left out of the "
+        "features, else id)",
+    )
+    predict.add_argument(
+        "--proba",
+        action="store_true",
+        help="classifiers: write class probabilities (binary: one column, the "
+        "probability of the second class in sorted order) instead of labels",
     )
     predict.set_defaults(run=_predict)
 

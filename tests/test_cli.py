@@ -53,9 +53,15 @@ def test_fit_predict_leaderboard_export_on_a_table(tmp_path, capsys):
         cli.main(["predict", model, str(tmp_path / "test.csv"), "--output", out]) == 0
     )
     predictions = pd.read_csv(out)
-    assert list(predictions.columns) == ["id", "prediction"]
+    # A submission: the fit's id column and values, the target's name.
+    assert list(predictions.columns) == ["id", "label"]
     assert predictions["id"].tolist() == list(range(100, 160))
-    assert set(predictions["prediction"]) <= {"old", "young"}
+    assert set(predictions["label"]) <= {"old", "young"}
+    args = ["predict", model, str(tmp_path / "test.csv"), "--output", out]
+    assert cli.main(args + ["--proba"]) == 0
+    probabilities = pd.read_csv(out)
+    assert list(probabilities.columns) == ["id", "label"]
+    assert probabilities["label"].between(0, 1).all()
     assert cli.main(["leaderboard", model]) == 0
     assert "trial_id" in capsys.readouterr().out
     exported = str(tmp_path / "m.keras")
@@ -78,6 +84,40 @@ def test_fit_predict_leaderboard_export_on_a_table(tmp_path, capsys):
         }.items()
     }
     assert served.serve(inputs).shape == (1, 2)
+
+
+def test_submission_remembers_a_custom_id_column(tmp_path, capsys):
+    frame = structured_frame(40)
+    frame.insert(0, "CustomerId", range(1000, 1040))
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model = str(tmp_path / "model")
+    args = ["fit", str(tmp_path / "train.csv"), "--target", "label"]
+    args += ["--id-column", "CustomerId", "--output", model, *FAST]
+    assert cli.main(args) == 0
+    test = frame.drop(columns="label").iloc[:5]
+    test.to_csv(tmp_path / "test.csv", index=False)
+    out = str(tmp_path / "submission.csv")
+    assert (
+        cli.main(["predict", model, str(tmp_path / "test.csv"), "--output", out]) == 0
+    )
+    submission = pd.read_csv(out)
+    assert list(submission.columns) == ["CustomerId", "label"]
+    assert submission["CustomerId"].tolist() == list(range(1000, 1005))
+
+
+def test_proba_needs_a_classifier(tmp_path, capsys):
+    frame = structured_frame(40)
+    frame["score"] = np.arange(40.0)
+    frame.drop(columns="label").to_csv(tmp_path / "train.csv", index=False)
+    model = str(tmp_path / "model")
+    args = ["fit", str(tmp_path / "train.csv"), "--target", "score"]
+    assert cli.main(args + ["--output", model, *FAST]) == 0
+    test = str(tmp_path / "train.csv")
+    code = cli.main(
+        ["predict", model, test, "--proba", "--output", str(tmp_path / "p")]
+    )
+    assert code != 0
+    assert "--proba needs a classifier" in capsys.readouterr().err
 
 
 def test_text_is_recognised(tmp_path, capsys):

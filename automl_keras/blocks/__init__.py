@@ -3,9 +3,11 @@
 from automl_keras.blocks.core import (
     ConvBlock,
     DenseBlock,
+    Flatten,
     Merge,
     RNNBlock,
     SpatialReduction,
+    TemporalReduction,
 )
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import (
@@ -31,6 +33,7 @@ __all__ = [
     "ConvBlock",
     "DenseBlock",
     "EfficientNetBlock",
+    "Flatten",
     "ForecastHead",
     "ImageAugmentation",
     "ImageBlock",
@@ -40,6 +43,7 @@ __all__ = [
     "ResNetBlock",
     "SpatialReduction",
     "StructuredDataBlock",
+    "TemporalReduction",
     "TextBlock",
     "TextCNNBlock",
     "TextRNNBlock",

@@ -10,6 +10,7 @@ from automl_keras.graph.block import (
     Block,
     check_option,
     flatten_features,
+    merge_alias,
     single_input,
 )
 from automl_keras.graph.registry import register
@@ -30,6 +31,7 @@ class DenseBlock(Block):
             (initialised with random signs), all members share the Dense
             layers, and their outputs are averaged. 1 is a plain MLP;
             searched in {1, 4, 8, 16, 32} when None.
+        num_units: AutoKeras' name for `units` (either may be given).
         name: The block's name.
     """
 
@@ -40,11 +42,12 @@ class DenseBlock(Block):
         dropout: float | None = None,
         use_batchnorm: bool | None = None,
         ensemble_size: int | None = None,
+        num_units: int | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
         self.num_layers = num_layers
-        self.units = units
+        self.units = merge_alias("units", units, "num_units", num_units)
         self.dropout = dropout
         self.use_batchnorm = use_batchnorm
         self.ensemble_size = ensemble_size
@@ -111,6 +114,8 @@ class ConvBlock(Block):
         kernel_size: Kernel size; searched in {3, 5}.
         separable: Depthwise-separable convolutions (2-D only); searched.
         dropout: Dropout after each stage; searched in {0, 0.25, 0.5}.
+        max_pooling: Halve the size after each stage (while it is at least
+            2); False keeps the size. None pools.
         name: The block's name.
     """
 
@@ -122,9 +127,11 @@ class ConvBlock(Block):
         kernel_size: int | None = None,
         separable: bool | None = None,
         dropout: float | None = None,
+        max_pooling: bool | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
+        self.max_pooling = max_pooling
         self.num_blocks = num_blocks
         self.num_layers = num_layers
         self.filters = filters
@@ -163,7 +170,7 @@ class ConvBlock(Block):
                 )(x)
                 x = keras.layers.BatchNormalization(name=f"{self.name}_bn_{b}_{i}")(x)
                 x = keras.layers.ReLU(name=f"{self.name}_relu_{b}_{i}")(x)
-            if min(x.shape[1:-1]) >= 2:
+            if self.max_pooling is not False and min(x.shape[1:-1]) >= 2:
                 x = pool(2, padding="same", name=f"{self.name}_pool_{b}")(x)
             if dropout > 0:
                 x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout_{b}")(x)
@@ -178,6 +185,7 @@ class ConvBlock(Block):
             "kernel_size": self.kernel_size,
             "separable": self.separable,
             "dropout": self.dropout,
+            "max_pooling": self.max_pooling,
         }
 
 
@@ -199,6 +207,32 @@ class SpatialReduction(Block):
 
     def get_config(self):
         return {**super().get_config(), "reduction_type": self.reduction_type}
+
+
+@register
+class TemporalReduction(SpatialReduction):
+    """Reduces sequences `(batch, steps, features)` to vectors.
+
+    Args:
+        reduction_type: "flatten", "global_avg" or "global_max" over the
+            steps; searched when None.
+        name: The block's name.
+    """
+
+
+@register
+class Flatten(Block):
+    """Flattens every axis but the batch axis into one vector.
+
+    Args:
+        name: The block's name.
+    """
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        if not hasattr(x, "shape") or len(x.shape) <= 2:
+            return flatten_features(self, x)
+        return keras.layers.Flatten(name=f"{self.name}_flatten")(x)
 
 
 def reduce_spatial(block: Block, hp, x):
@@ -259,11 +293,14 @@ class Merge(Block):
         return {**super().get_config(), "merge_type": self.merge_type}
 
 
-def recurrent_layers(block: Block, hp, x, *, bidirectional_default: bool):
+def recurrent_layers(
+    block: Block, hp, x, *, bidirectional_default: bool, return_sequences=False
+):
     """Stacked LSTM/GRU layers over `x` (batch, steps, features): the last state.
 
     Reads and searches the block's `rnn_type`, `units`, `num_layers` and
-    `bidirectional`.
+    `bidirectional`. With `return_sequences` the last layer returns every
+    step's output instead.
     """
     rnn_type = block.choice(hp, "rnn_type", ["lstm", "gru"], default="lstm")
     units = block.choice(hp, "units", [32, 64, 128], default=64)
@@ -274,7 +311,9 @@ def recurrent_layers(block: Block, hp, x, *, bidirectional_default: bool):
     cell = keras.layers.LSTM if rnn_type == "lstm" else keras.layers.GRU
     for i in range(num_layers):
         layer = cell(
-            units, return_sequences=i < num_layers - 1, name=f"{block.name}_rnn_{i}"
+            units,
+            return_sequences=return_sequences or i < num_layers - 1,
+            name=f"{block.name}_rnn_{i}",
         )
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"{block.name}_bi_{i}")
@@ -286,7 +325,9 @@ def recurrent_layers(block: Block, hp, x, *, bidirectional_default: bool):
 class RNNBlock(Block):
     """Stacked, optionally bidirectional, LSTM or GRU layers over a sequence.
 
-    Takes `(batch, steps, features)` and returns the last state.
+    Takes `(batch, steps, features)` and returns the last state, or every
+    step's output with `return_sequences=True` (for a `TemporalReduction` or
+    another sequence block after it).
 
     Args:
         rnn_type: "lstm" or "gru"; searched when None.
@@ -294,6 +335,9 @@ class RNNBlock(Block):
         num_layers: Stacked recurrent layers; searched in {1, 2} when None.
         bidirectional: Read the sequence both ways; searched when None.
         dropout: Dropout after the last layer; searched when None.
+        return_sequences: Return `(batch, steps, units)` instead of the last
+            state.
+        layer_type: AutoKeras' name for `rnn_type` (either may be given).
         name: The block's name.
     """
 
@@ -304,10 +348,14 @@ class RNNBlock(Block):
         num_layers: int | None = None,
         bidirectional: bool | None = None,
         dropout: float | None = None,
+        return_sequences: bool = False,
+        layer_type: str | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
+        rnn_type = merge_alias("rnn_type", rnn_type, "layer_type", layer_type)
         check_option("rnn_type", rnn_type, ("lstm", "gru"))
+        self.return_sequences = return_sequences
         self.rnn_type = rnn_type
         self.units = units
         self.num_layers = num_layers
@@ -321,7 +369,13 @@ class RNNBlock(Block):
                 f"{self.name} needs sequences (batch, steps, features). Received "
                 f"shape {tuple(x.shape)}."
             )
-        x = recurrent_layers(self, hp, x, bidirectional_default=False)
+        x = recurrent_layers(
+            self,
+            hp,
+            x,
+            bidirectional_default=False,
+            return_sequences=self.return_sequences,
+        )
         dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.0)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout")(x)
@@ -335,4 +389,5 @@ class RNNBlock(Block):
             "num_layers": self.num_layers,
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
+            "return_sequences": self.return_sequences,
         }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from automl_keras.blocks.core import reduce_spatial
@@ -12,9 +14,14 @@ from automl_keras.graph.registry import register
 
 class _DenseHead(Head):
     def __init__(
-        self, dropout: float | None = None, name=None, loss_weight: float = 1.0
+        self,
+        dropout: float | None = None,
+        name=None,
+        loss_weight: float = 1.0,
+        loss: Any = None,
+        metrics: Any = None,
     ):
-        super().__init__(name=name, loss_weight=loss_weight)
+        super().__init__(name=name, loss_weight=loss_weight, loss=loss, metrics=metrics)
         self.dropout = dropout
 
     def _features(self, hp, inputs):
@@ -39,6 +46,10 @@ class ClassificationHead(_DenseHead):
         dropout: Dropout before the output layer; searched when None.
         name: The head's name (the model output's name).
         loss_weight: Weight of this head's loss in multi-output models.
+        loss: A Keras loss name or object instead of the head's own; None
+            keeps it.
+        metrics: Keras metric names or objects instead of the head's own;
+            None keeps them.
     """
 
     task = "classification"
@@ -50,8 +61,16 @@ class ClassificationHead(_DenseHead):
         dropout: float | None = None,
         name: str | None = None,
         loss_weight: float = 1.0,
+        loss: Any = None,
+        metrics: Any = None,
     ):
-        super().__init__(dropout=dropout, name=name, loss_weight=loss_weight)
+        super().__init__(
+            dropout=dropout,
+            name=name,
+            loss_weight=loss_weight,
+            loss=loss,
+            metrics=metrics,
+        )
         self.num_classes = num_classes
         self.multi_label = multi_label
 
@@ -82,7 +101,7 @@ class ClassificationHead(_DenseHead):
         return keras.layers.Activation(activation, dtype="float32", name=self.name)(x)
 
     @property
-    def loss(self):
+    def default_loss(self):
         if self.is_multi_label:
             return "binary_crossentropy"
         if self.encoder.encoding == "one_hot":
@@ -90,7 +109,7 @@ class ClassificationHead(_DenseHead):
         return "sparse_categorical_crossentropy"
 
     @property
-    def metrics(self):
+    def default_metrics(self):
         return ["binary_accuracy" if self.is_multi_label else "accuracy"]
 
     def get_config(self):
@@ -114,6 +133,10 @@ class RegressionHead(_DenseHead):
         dropout: Dropout before the output layer; searched when None.
         name: The head's name (the model output's name).
         loss_weight: Weight of this head's loss in multi-output models.
+        loss: A Keras loss name or object instead of the head's own; None
+            keeps it.
+        metrics: Keras metric names or objects instead of the head's own;
+            None keeps them.
     """
 
     task = "regression"
@@ -124,8 +147,16 @@ class RegressionHead(_DenseHead):
         dropout: float | None = None,
         name: str | None = None,
         loss_weight: float = 1.0,
+        loss: Any = None,
+        metrics: Any = None,
     ):
-        super().__init__(dropout=dropout, name=name, loss_weight=loss_weight)
+        super().__init__(
+            dropout=dropout,
+            name=name,
+            loss_weight=loss_weight,
+            loss=loss,
+            metrics=metrics,
+        )
         self.output_dim = output_dim
 
     def analyse(self, y, *, argument: str = "y"):
@@ -156,11 +187,11 @@ class RegressionHead(_DenseHead):
         )(x)
 
     @property
-    def loss(self):
+    def default_loss(self):
         return "mean_squared_error"
 
     @property
-    def metrics(self):
+    def default_metrics(self):
         return ["mean_absolute_error"]
 
     def get_config(self):

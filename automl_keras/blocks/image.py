@@ -13,7 +13,7 @@ import keras
 
 from automl_keras.blocks.core import ConvBlock
 from automl_keras.errors import ConfigurationError
-from automl_keras.graph.block import Block, check_option, single_input
+from automl_keras.graph.block import Block, check_normalize, check_option, single_input
 from automl_keras.graph.registry import register
 
 
@@ -27,6 +27,8 @@ class ImageAugmentation(Block):
         rotation_factor: Fraction of a full turn; searched.
         zoom_factor: Fraction to zoom in or out; searched.
         contrast_factor: Contrast change; searched.
+        vertical_flip: Random upside-down flips; only when True (few image
+            sets allow them: digits and scenes do not).
         name: The block's name.
     """
 
@@ -37,9 +39,11 @@ class ImageAugmentation(Block):
         rotation_factor: float | None = None,
         zoom_factor: float | None = None,
         contrast_factor: float | None = None,
+        vertical_flip: bool | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
+        self.vertical_flip = vertical_flip
         self.translation_factor = translation_factor
         self.horizontal_flip = horizontal_flip
         self.rotation_factor = rotation_factor
@@ -57,8 +61,13 @@ class ImageAugmentation(Block):
             x = keras.layers.RandomTranslation(
                 translation, translation, name=f"{self.name}_translation"
             )(x)
-        if flip:
-            x = keras.layers.RandomFlip("horizontal", name=f"{self.name}_flip")(x)
+        if flip or self.vertical_flip:
+            mode = {
+                (True, True): "horizontal_and_vertical",
+                (True, False): "horizontal",
+                (False, True): "vertical",
+            }[(bool(flip), bool(self.vertical_flip))]
+            x = keras.layers.RandomFlip(mode, name=f"{self.name}_flip")(x)
         if rotation:
             x = keras.layers.RandomRotation(rotation, name=f"{self.name}_rotation")(x)
         if zoom:
@@ -75,6 +84,7 @@ class ImageAugmentation(Block):
             "rotation_factor": self.rotation_factor,
             "zoom_factor": self.zoom_factor,
             "contrast_factor": self.contrast_factor,
+            "vertical_flip": self.vertical_flip,
         }
 
 
@@ -82,6 +92,10 @@ class _ApplicationBlock(Block):
     """A `keras.applications` backbone without its classifier top."""
 
     versions: dict = {}
+    #: The versions searched when none is given (all of them when None).
+    searched: tuple | None = None
+    #: Names of groups of versions (`version="v2"`), searched among.
+    families: dict = {}
     min_size = 32
 
     def __init__(
@@ -89,13 +103,25 @@ class _ApplicationBlock(Block):
         version: str | None = None,
         weights: str | None = None,
         trainable: bool | None = None,
+        pretrained: bool | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
-        if version is not None and version not in self.versions:
+        if (
+            version is not None
+            and version not in self.versions
+            and version not in self.families
+        ):
             raise ConfigurationError(
                 f"{type(self).__name__} version must be one of "
-                f"{sorted(self.versions)}. Received: version={version!r}."
+                f"{sorted(self.versions) + sorted(self.families)}. Received: "
+                f"version={version!r}."
+            )
+        if pretrained:
+            raise ConfigurationError(
+                f"{type(self).__name__} never downloads weights, so pretrained=True "
+                "cannot be honoured: pass weights= the path of a local weights "
+                "file (keras.applications' ImageNet file) instead."
             )
         if weights is not None and not (
             isinstance(weights, str) and os.path.isfile(weights)
@@ -110,7 +136,14 @@ class _ApplicationBlock(Block):
 
     def build(self, hp, inputs):
         x = single_input(self, inputs)
-        version = self.choice(hp, "version", sorted(self.versions))
+        if self.version in self.families:
+            version = hp.Choice(self.hp_name("version"), self.families[self.version])
+        elif self.version is None:
+            version = hp.Choice(
+                self.hp_name("version"), list(self.searched or sorted(self.versions))
+            )
+        else:
+            version = self.version
         height, width, channels = (int(d) for d in x.shape[1:])
         if self.weights is not None and channels != 3:
             x = keras.layers.Concatenate(name=f"{self.name}_to_rgb")(
@@ -143,18 +176,31 @@ class _ApplicationBlock(Block):
 
 @register
 class ResNetBlock(_ApplicationBlock):
-    """ResNet (v2) backbone from `keras.applications`.
+    """ResNet backbone from `keras.applications`.
 
     Args:
-        version: "resnet50_v2" or "resnet101_v2"; searched.
+        version: "resnet50", "resnet101", "resnet152" (v1), "resnet50_v2",
+            "resnet101_v2", "resnet152_v2", or "v1" / "v2" to search among
+            those; None searches "resnet50_v2" and "resnet101_v2".
         weights: None, or the path of a local weights file.
         trainable: Fine-tune loaded weights; searched when weights are given.
+        pretrained: False, or None; True is refused (weights are never
+            downloaded: pass `weights=` a local file).
         name: The block's name.
     """
 
     versions = {
+        "resnet50": keras.applications.ResNet50,
+        "resnet101": keras.applications.ResNet101,
+        "resnet152": keras.applications.ResNet152,
         "resnet50_v2": keras.applications.ResNet50V2,
         "resnet101_v2": keras.applications.ResNet101V2,
+        "resnet152_v2": keras.applications.ResNet152V2,
+    }
+    searched = ("resnet101_v2", "resnet50_v2")
+    families = {
+        "v1": ["resnet50", "resnet101", "resnet152"],
+        "v2": ["resnet50_v2", "resnet101_v2", "resnet152_v2"],
     }
 
 
@@ -171,16 +217,16 @@ class XceptionBlock(_ApplicationBlock):
 
 @register
 class EfficientNetBlock(_ApplicationBlock):
-    """EfficientNet backbone (B0-B2) from `keras.applications`.
+    """EfficientNet backbone (B0-B7) from `keras.applications`.
 
-    Args: as for `ResNetBlock`; versions "b0", "b1", "b2".
+    Args: as for `ResNetBlock`; versions "b0" to "b7", of which "b0", "b1"
+        and "b2" are searched when none is given.
     """
 
     versions = {
-        "b0": keras.applications.EfficientNetB0,
-        "b1": keras.applications.EfficientNetB1,
-        "b2": keras.applications.EfficientNetB2,
+        f"b{i}": getattr(keras.applications, f"EfficientNetB{i}") for i in range(8)
     }
+    searched = ("b0", "b1", "b2")
 
 
 @register
@@ -192,6 +238,8 @@ class ImageBlock(Block):
             "efficientnet"; searched when None.
         augment: Whether to add random augmentation; searched when None.
         weights: A local weights file for the `keras.applications` backbones.
+        normalize: None or True (the image input always normalises the
+            pixels inside the model); False is refused.
         name: The block's name.
     """
 
@@ -202,9 +250,11 @@ class ImageBlock(Block):
         block_type: str | None = None,
         augment: bool | None = None,
         weights: str | None = None,
+        normalize: bool | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
+        check_normalize("ImageBlock", normalize)
         check_option("block_type", block_type, self.block_types)
         self.block_type = block_type
         self.augment = augment

@@ -7,7 +7,12 @@ import contextlib
 import keras
 
 from automl_keras.blocks import numeric
-from automl_keras.graph.block import Block, flatten_features, single_input
+from automl_keras.graph.block import (
+    Block,
+    check_normalize,
+    flatten_features,
+    single_input,
+)
 from automl_keras.graph.node import StructuredFeatures
 from automl_keras.graph.registry import register
 
@@ -47,6 +52,8 @@ class StructuredDataBlock(Block):
         numerical_encoding: One of the encodings above; searched when None.
         frequency_scale: Standard deviation of the initial frequencies of
             periodic embeddings; searched in [0.01, 10] (log scale) when None.
+        normalize: None or True (the table input always imputes and scales
+            numerical columns inside the model); False is refused.
         name: The block's name.
     """
 
@@ -56,8 +63,10 @@ class StructuredDataBlock(Block):
         embedding_dim: int | None = None,
         numerical_encoding: str | None = None,
         frequency_scale: float | None = None,
+        normalize: bool | None = None,
         name: str | None = None,
     ):
+        check_normalize("StructuredDataBlock", normalize)
         super().__init__(name)
         self.categorical_encoding = categorical_encoding
         self.embedding_dim = embedding_dim

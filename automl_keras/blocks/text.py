@@ -11,6 +11,7 @@ downloaded) initialises the embeddings of the sequence blocks.
 from __future__ import annotations
 
 import keras
+from keras_tuner.engine.hyperparameters import HyperParameter
 
 from automl_keras.blocks.core import DenseBlock, recurrent_layers
 from automl_keras.data.text import (
@@ -35,6 +36,20 @@ def _text_features(block: Block, inputs: list) -> TextFeatures:
     return inputs[0]
 
 
+def check_max_tokens(max_tokens) -> None:
+    """Raises ConfigurationError unless `max_tokens` is None or a positive int.
+
+    A KerasTuner hyperparameter object passes (its values are searched).
+    """
+    if isinstance(max_tokens, HyperParameter):
+        return
+    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ConfigurationError(
+            "max_tokens must be a positive integer or None (searched). Received: "
+            f"max_tokens={max_tokens!r}."
+        )
+
+
 class _TextBlock(Block):
     """Shared tokenisation of the text blocks.
 
@@ -54,13 +69,7 @@ class _TextBlock(Block):
     ):
         super().__init__(name)
         check_option("standardize", standardize, STANDARDIZE)
-        if max_tokens is not None and (
-            not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ConfigurationError(
-                "max_tokens must be a positive integer or None (searched). Received: "
-                f"max_tokens={max_tokens!r}."
-            )
+        check_max_tokens(max_tokens)
         self.standardize = standardize
         self.max_tokens = max_tokens
 
@@ -436,6 +445,8 @@ class TextBlock(Block):
             when None.
         word_vectors: Path of a local GloVe-format word-vector file for the
             sequence blocks' embeddings, or None.
+        max_tokens: Vocabulary size of every text block; searched among sizes
+            up to the training vocabulary's when None.
         name: The block's name.
     """
 
@@ -450,13 +461,16 @@ class TextBlock(Block):
         self,
         block_type: str | None = None,
         word_vectors: str | None = None,
+        max_tokens: int | None = None,
         name: str | None = None,
     ):
         super().__init__(name)
         check_option("block_type", block_type, self.block_types)
         check_word_vectors(word_vectors)
+        check_max_tokens(max_tokens)
         self.block_type = block_type
         self.word_vectors = word_vectors
+        self.max_tokens = max_tokens
 
     def build(self, hp, inputs):
         block_type = self.choice(
@@ -466,9 +480,13 @@ class TextBlock(Block):
             cls = self.block_types[block_type]
             name = f"{self.name}_{block_type}"
             if issubclass(cls, _SequenceBlock):
-                block = cls(word_vectors=self.word_vectors, name=name)
+                block = cls(
+                    word_vectors=self.word_vectors,
+                    max_tokens=self.max_tokens,
+                    name=name,
+                )
             else:
-                block = cls(name=name)
+                block = cls(max_tokens=self.max_tokens, name=name)
             return block.build(hp, inputs)
 
     def get_config(self):
@@ -476,6 +494,7 @@ class TextBlock(Block):
             **super().get_config(),
             "block_type": self.block_type,
             "word_vectors": self.word_vectors,
+            "max_tokens": self.max_tokens,
         }
 
 

@@ -3,6 +3,8 @@ and the head that adds it to a closed-form linear forecast."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 
@@ -103,6 +105,8 @@ class ForecastHead(RegressionHead):
             standard deviation of the training targets and absolute beyond.
         name: The head's name (the model output's name).
         loss_weight: Weight of this head's loss in multi-output models.
+        metrics: Keras metric names or objects instead of MAE and RMSE; None
+            keeps those.
     """
 
     def __init__(
@@ -112,9 +116,14 @@ class ForecastHead(RegressionHead):
         loss: str = "mean_squared_error",
         name: str | None = None,
         loss_weight: float = 1.0,
+        metrics: Any = None,
     ):
         super().__init__(
-            output_dim=output_dim, dropout=dropout, name=name, loss_weight=loss_weight
+            output_dim=output_dim,
+            dropout=dropout,
+            name=name,
+            loss_weight=loss_weight,
+            metrics=metrics,
         )
         check_option("loss", loss, FORECAST_LOSSES)
         self._loss = loss
@@ -164,7 +173,7 @@ class ForecastHead(RegressionHead):
         return self._in_target_units(x)
 
     @property
-    def loss(self):
+    def default_loss(self):
         if self._loss == "huber":
             # Squared within one standard deviation of the targets, absolute
             # beyond: the threshold in the targets' own units.
@@ -173,7 +182,7 @@ class ForecastHead(RegressionHead):
         return self._loss
 
     @property
-    def metrics(self):
+    def default_metrics(self):
         return ["mean_absolute_error", "root_mean_squared_error"]
 
     def get_config(self):

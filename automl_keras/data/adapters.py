@@ -117,13 +117,54 @@ def to_image_array(x, *, argument: str = "x") -> np.ndarray:
     return array
 
 
-def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
+def to_numeric_array(x, *, argument: str = "x") -> np.ndarray:
+    """Validates generic numeric data and returns it as a float32 array.
+
+    Args:
+        x: A numpy array, nested list or DataFrame of numbers, shape `(n, ...)`;
+            a vector is read as one value per sample.
+        argument: The argument's name, for error messages.
+
+    Raises:
+        DataError: If the data are empty, not numeric or not finite.
+    """
+    if isinstance(x, pd.DataFrame | pd.Series):
+        x = x.to_numpy()
+    array = np.asarray(x)
+    if array.size == 0:
+        raise DataError(
+            f"`{argument}` is empty. Received: {argument}={describe(array)}."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(
+            "Input data must be numeric. Received: "
+            f"{argument}={describe(array)}. Use StructuredDataInput for tables "
+            "with text columns, TextInput for texts."
+        )
+    array = array.astype("float32", copy=False)
+    if array.ndim == 1:
+        array = array[:, np.newaxis]
+    if not np.isfinite(array).all():
+        raise DataError(
+            f"Input data contain NaN or infinite values. Received: {argument}="
+            f"{describe(array)} with {int((~np.isfinite(array)).sum())} such "
+            "values. Fill them first, or use StructuredDataInput for tables "
+            "with missing values."
+        )
+    return array
+
+
+def to_frame(
+    x, *, argument: str = "x", column_names: list | None = None
+) -> pd.DataFrame:
     """Returns structured data as a DataFrame (a file path is read).
 
     Args:
         x: A DataFrame, the path of a CSV, TSV or Parquet file, a 2-D numpy
             array or a dict of columns.
         argument: The argument's name, for error messages.
+        column_names: The names of an array's columns, in order; for a
+            table with names, the columns to use (in this order).
 
     Raises:
         DataError: If the data cannot be read as a table or are empty.
@@ -153,9 +194,22 @@ def to_frame(x, *, argument: str = "x") -> pd.DataFrame:
                 "Structured data must be a DataFrame, a CSV path or a 2-D array. "
                 f"Received: {argument}={describe(array)}."
             )
-        frame = pd.DataFrame(
-            array, columns=[f"column_{i}" for i in range(array.shape[1])]
-        )
+        names = column_names or [f"column_{i}" for i in range(array.shape[1])]
+        if len(names) != array.shape[1]:
+            raise DataError(
+                f"column_names has {len(names)} names but {argument} has "
+                f"{array.shape[1]} columns. Received: {argument}={describe(array)}, "
+                f"column_names={list(names)!r}."
+            )
+        frame = pd.DataFrame(array, columns=list(names))
+    if column_names is not None and not isinstance(x, np.ndarray | list):
+        missing = [c for c in column_names if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"column_names {missing} are not columns of {argument}. Its "
+                f"columns: {list(frame.columns)[:20]}."
+            )
+        frame = frame[list(column_names)]
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError(
             f"`{argument}` is empty. Received: {argument}={describe(frame)}."

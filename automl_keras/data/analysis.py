@@ -197,6 +197,43 @@ class TargetEncoder:
 
 
 @dataclass
+class ArrayProfile:
+    """Shape and per-feature statistics of generic numeric inputs.
+
+    The statistics are taken over every axis but the last (the features).
+    """
+
+    shape: list
+    mean: list
+    variance: list
+
+    @classmethod
+    def fit(cls, data: np.ndarray) -> ArrayProfile:
+        sample = data[: min(len(data), 10_000)].astype("float64")
+        axes = tuple(range(sample.ndim - 1))
+        return cls(
+            shape=list(data.shape[1:]),
+            mean=sample.mean(axis=axes).tolist(),
+            variance=np.maximum(sample.var(axis=axes), 1e-12).tolist(),
+        )
+
+    def check(self, data: np.ndarray, *, argument: str = "x") -> None:
+        """Raises DataError when samples differ in shape from the training ones."""
+        if list(data.shape[1:]) != list(self.shape):
+            raise DataError(
+                f"Samples must have the training shape {tuple(self.shape)}. "
+                f"Received: {argument}={describe(data)}."
+            )
+
+    def get_config(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict) -> ArrayProfile:
+        return cls(**config)
+
+
+@dataclass
 class ImageProfile:
     """Shape and pixel statistics of training images."""
 

@@ -146,7 +146,9 @@ class Graph:
             if node.producer is None:
                 continue
             block: Block = node.producer
-            values[id(node)] = block.build(hp, [values[id(p)] for p in node.inputs])
+            values[id(node)] = block.build_searched(
+                hp, [values[id(p)] for p in node.inputs]
+            )
         outputs = [values[id(n)] for n in self.outputs]
         if self.single_tensor_input:
             model_inputs = next(iter(model_inputs.values()))

@@ -8,7 +8,12 @@ import keras
 import numpy as np
 
 from automl_keras.data import adapters
-from automl_keras.data.analysis import CATEGORICAL, ImageProfile, StructuredProfile
+from automl_keras.data.analysis import (
+    CATEGORICAL,
+    ArrayProfile,
+    ImageProfile,
+    StructuredProfile,
+)
 from automl_keras.data.text import (
     TextProfile,
     Vocabulary,
@@ -73,8 +78,14 @@ class TextFeatures:
     source: object
 
 
+@register
 class Input(Node):
-    """Base class of graph inputs: adapts, analyses and feeds one kind of data.
+    """Generic numeric data, and the base class of the other inputs.
+
+    As an input of its own it takes arrays of numbers of shape `(n, ...)`
+    (a vector is one value per sample). Inside the model each feature (the
+    last axis) is normalised with the training mean and variance, so the
+    exported model takes the raw values.
 
     Args:
         name: The input's name; also the exported model's input name.
@@ -82,7 +93,7 @@ class Input(Node):
 
     default_name = "input"
     #: The class of `profile` (rebuilt from JSON when an estimator is loaded).
-    profile_class = None
+    profile_class = ArrayProfile
     #: Whether the model takes this input as several named tensors (a dict).
     keyed = False
     #: Whether a DataFrame with a target column can be given for this input.
@@ -95,11 +106,13 @@ class Input(Node):
 
     def adapt(self, x, *, argument: str = "x"):
         """Validates user data and returns it in this input's canonical form."""
-        raise NotImplementedError
+        if adapters.is_tf_dataset(x):
+            x, _ = adapters.dataset_to_numpy(x)
+        return adapters.to_numeric_array(x, argument=argument)
 
     def analyse(self, data) -> None:
         """Learns the profile (shapes, statistics) from training data."""
-        raise NotImplementedError
+        self.profile = ArrayProfile.fit(data)
 
     def analyse_target(self, data: object, target: np.ndarray) -> None:
         """Learns statistics that depend on the training targets (none here).
@@ -123,6 +136,7 @@ class Input(Node):
 
     def check(self, data, *, argument: str = "x") -> None:
         """Raises DataError when data do not fit the learned profile."""
+        self.profile.check(data, argument=argument)
 
     def num_samples(self, data) -> int:
         return len(data)
@@ -145,7 +159,17 @@ class Input(Node):
             `(keras_inputs, output)`: the Keras `Input` tensors by name and the
             value handed to the blocks.
         """
-        raise NotImplementedError
+        profile = self.profile
+        inputs = keras.Input(
+            shape=tuple(profile.shape), dtype="float32", name=self.name
+        )
+        output = keras.layers.Normalization(
+            axis=-1,
+            mean=profile.mean,
+            variance=profile.variance,
+            name=f"{self.name}_normalize",
+        )(inputs)
+        return {self.name: inputs}, output
 
     def get_config(self) -> dict:
         return {"name": self.name}
@@ -212,6 +236,9 @@ class StructuredDataInput(Input):
         name: The input's name.
         column_types: Optional `{column: "numerical" | "categorical"}` overrides.
         max_vocabulary: Most frequent values kept per categorical column.
+        column_names: Names of a numpy array's columns (so that
+            `column_types` can name them); for a DataFrame, the columns to
+            use. None: a DataFrame's own names, `column_0`, ... for arrays.
     """
 
     default_name = "structured_data"
@@ -224,13 +251,15 @@ class StructuredDataInput(Input):
         name: str | None = None,
         column_types: dict | None = None,
         max_vocabulary: int = 1000,
+        column_names: list | None = None,
     ):
         super().__init__(name)
         self.column_types = column_types
         self.max_vocabulary = max_vocabulary
+        self.column_names = None if column_names is None else list(column_names)
 
     def adapt(self, x, *, argument: str = "x"):
-        return adapters.to_frame(x, argument=argument)
+        return adapters.to_frame(x, argument=argument, column_names=self.column_names)
 
     def analyse(self, data) -> None:
         self.profile = StructuredProfile.fit(
@@ -311,6 +340,7 @@ class StructuredDataInput(Input):
             "name": self.name,
             "column_types": self.column_types,
             "max_vocabulary": self.max_vocabulary,
+            "column_names": self.column_names,
         }
 
 
@@ -374,6 +404,9 @@ class TextInput(Input):
             words = set(self.vocabulary(standardize, None).tokens)
             self._word_vectors[key] = load_word_vectors(path, words)
         return self._word_vectors[key]
+
+    def check(self, data, *, argument: str = "x") -> None:
+        """Any texts fit (the adapter already validated them)."""
 
     def build(self, hp):
         inputs = keras.Input(shape=(), dtype="string", name=self.name)

@@ -12,11 +12,25 @@ def register(cls: type) -> type:
     return cls
 
 
+#: Marks a KerasTuner hyperparameter object among a block's arguments.
+HYPERPARAMETER = "__hyperparameter__"
+
+
 def serialize(obj) -> dict:
-    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+    from keras_tuner.engine import hyperparameters
+
+    config = {
+        key: {HYPERPARAMETER: hyperparameters.serialize(value)}
+        if isinstance(value, hyperparameters.HyperParameter)
+        else value
+        for key, value in obj.get_config().items()
+    }
+    return {"class_name": type(obj).__name__, "config": config}
 
 
 def deserialize(data: dict):
+    from keras_tuner.engine import hyperparameters
+
     from automl_keras.errors import ConfigurationError, did_you_mean
 
     name = data["class_name"]
@@ -24,7 +38,13 @@ def deserialize(data: dict):
         raise ConfigurationError(
             f"Unknown graph element {name!r}.{did_you_mean(name, _REGISTRY)}"
         )
-    return _REGISTRY[name].from_config(data["config"])
+    config = {
+        key: hyperparameters.deserialize(value[HYPERPARAMETER])
+        if isinstance(value, dict) and HYPERPARAMETER in value
+        else value
+        for key, value in data["config"].items()
+    }
+    return _REGISTRY[name].from_config(config)
 
 
 def register_estimator(cls: type) -> type:

@@ -41,7 +41,8 @@ def parse_objectives(objective: str | keras_tuner.Objective | list) -> list:
 
     Args:
         objective: A metric name, a `keras_tuner.Objective`, or a list of
-            them and of the costs "params", "latency", "size".
+            them and of the costs "params", "latency", "size". A metric
+            named without `val_` ("accuracy") means its validation value.
 
     Raises:
         ConfigurationError: For an empty list, a cost first, a repeated name
@@ -57,7 +58,10 @@ def parse_objectives(objective: str | keras_tuner.Objective | list) -> list:
     parsed = []
     for index, entry in enumerate(entries):
         if isinstance(entry, keras_tuner.Objective):
-            parsed.append((entry.name, entry.direction))
+            name = entry.name
+            if name not in COSTS and not name.startswith("val_"):
+                name = "val_" + name
+            parsed.append((name, entry.direction))
             continue
         if not isinstance(entry, str):
             raise ConfigurationError(
@@ -75,11 +79,16 @@ def parse_objectives(objective: str | keras_tuner.Objective | list) -> list:
             parsed.append((entry, "min"))
             continue
         if not entry.startswith("val_"):
-            raise ConfigurationError(
-                f"Unknown objective {entry!r}: objectives are validation metrics "
-                f"('val_loss', 'val_accuracy', ...) or the costs {list(COSTS)}."
-                f"{did_you_mean(entry, COSTS)}"
-            )
+            hint = did_you_mean(entry, COSTS)
+            if hint:
+                raise ConfigurationError(
+                    f"Unknown objective {entry!r}: objectives are validation "
+                    f"metrics ('val_loss', 'val_accuracy', ...) or the costs "
+                    f"{list(COSTS)}.{hint}"
+                )
+            # KerasTuner's and AutoKeras' "accuracy": trials are ranked on
+            # held-out data, so it means the validation accuracy.
+            entry = "val_" + entry
         parsed.append((entry, metric_direction(entry)))
     names = [name for name, _ in parsed]
     repeated = sorted({n for n in names if names.count(n) > 1})

@@ -5,8 +5,20 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING
 
+from automl_keras.blocks.core import DenseBlock, Merge
 from automl_keras.blocks.heads import ClassificationHead
+from automl_keras.blocks.image import ImageBlock
+from automl_keras.blocks.structured import StructuredDataBlock
+from automl_keras.blocks.text import TextBlock
+from automl_keras.errors import ConfigurationError
+from automl_keras.graph.block import Head
 from automl_keras.graph.graph import Graph
+from automl_keras.graph.node import (
+    ImageInput,
+    StructuredDataInput,
+    TextInput,
+    TimeSeriesInput,
+)
 from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import CONSTRAINT_ARGS_DOC
@@ -38,7 +50,9 @@ class AutoModel(BaseAutoModel):
 
     Args:
         inputs: The graph's input nodes (one or a list).
-        outputs: The nodes produced by heads (one or a list).
+        outputs: The nodes produced by heads (one or a list). Heads given
+            without inputs (`outputs=[ak.ClassificationHead()]`) are wired to
+            the default block of every input, merged.
         max_trials: Most trials to run; None runs until `time_limit`.
         time_limit: Seconds for the whole `fit`, or None.
         tuner: "greedy", "random", "bayesian", "hyperband", "morphism",
@@ -81,6 +95,7 @@ class AutoModel(BaseAutoModel):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -90,16 +105,17 @@ class AutoModel(BaseAutoModel):
 
     def _make_graph(self) -> Graph:
         inputs, outputs = copy.deepcopy((self.inputs, self.outputs))
+        if any(isinstance(o, Head) for o in _as_list(outputs)):
+            outputs = _wire_heads(_as_list(inputs), _as_list(outputs))
         return Graph(inputs, outputs)
 
     @property
     def _estimator_type(self):
-        outputs = (
-            self.outputs if isinstance(self.outputs, list | tuple) else [self.outputs]
-        )
-        if len(outputs) == 1 and isinstance(outputs[0].producer, ClassificationHead):
-            return "classifier"
-        return "regressor" if len(outputs) == 1 else None
+        outputs = _as_list(self.outputs)
+        if len(outputs) != 1:
+            return None
+        head = outputs[0] if isinstance(outputs[0], Head) else outputs[0].producer
+        return "classifier" if isinstance(head, ClassificationHead) else "regressor"
 
     def __sklearn_tags__(self):
         # scikit-learn >= 1.6 reads the estimator type from the tags.
@@ -114,3 +130,35 @@ class AutoModel(BaseAutoModel):
 
 
 AutoModel.__doc__ += CONSTRAINT_ARGS_DOC
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _wire_heads(inputs: list, outputs: list) -> list:
+    """Connects heads given without inputs to every input's default block.
+
+    Each input gets the block of its task (images `ImageBlock`, texts
+    `TextBlock`, tables `StructuredDataBlock` and `DenseBlock`, numbers
+    `DenseBlock`); several are merged, and each bare head is called on the
+    result. Outputs that are already nodes stay as they are.
+    """
+    features = []
+    for node in inputs:
+        if isinstance(node, TimeSeriesInput):
+            raise ConfigurationError(
+                "A TimeSeriesInput needs its head wired by hand: "
+                "ForecastHead()([TimeSeriesBlock()(series), series]); or use "
+                "TimeSeriesForecaster."
+            )
+        if isinstance(node, ImageInput):
+            features.append(ImageBlock()(node))
+        elif isinstance(node, TextInput):
+            features.append(TextBlock()(node))
+        elif isinstance(node, StructuredDataInput):
+            features.append(DenseBlock()(StructuredDataBlock()(node)))
+        else:
+            features.append(DenseBlock()(node))
+    merged = features[0] if len(features) == 1 else Merge()(features)
+    return [o(merged) if isinstance(o, Head) else o for o in outputs]

@@ -21,6 +21,7 @@ from automl_keras.errors import (
     did_you_mean,
 )
 from automl_keras.graph import registry
+from automl_keras.graph.block import merge_alias
 from automl_keras.graph.graph import Graph
 from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.search.budget import Budget
@@ -102,6 +103,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             ("max_consecutive_failures", 0, False),
             ("ensemble_size", 1, False),
             ("max_params", 1, True),
+            ("max_model_size", 1, True),
             ("zero_cost_candidates", 1, False),
         ):
             value = getattr(self, name)
@@ -122,6 +124,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
                 f"seed must be an integer or None. Received: seed={self.seed!r}."
             )
         parse_objectives(self.objective)
+        _ = self._max_params  # raises when the two names disagree
         self._check_search_constraints()
         make_executor(getattr(self, "executor", None))
 
@@ -141,6 +144,13 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
                 f"Unknown zero_cost proxy {self.zero_cost!r}. Expected None or one "
                 f"of {list(PROXIES)}.{did_you_mean(self.zero_cost, PROXIES)}"
             )
+
+    @property
+    def _max_params(self) -> int | None:
+        """`max_params`, or AutoKeras' `max_model_size` (the same limit)."""
+        return merge_alias(
+            "max_params", self.max_params, "max_model_size", self.max_model_size
+        )
 
     @property
     def _objective_name(self) -> str:
@@ -248,7 +258,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             max_epochs=epochs or self.max_epochs,
             batch_size=int(batch_size),
             seed=0 if self.seed is None else int(self.seed),
-            max_params=self.max_params,
+            max_params=self._max_params,
             max_latency_ms=self.max_latency_ms,
             zero_cost=self.zero_cost,
             zero_cost_candidates=int(self.zero_cost_candidates),

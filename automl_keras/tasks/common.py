@@ -1,5 +1,15 @@
 """Arguments shared by every task, documented once."""
 
+#: The loss and metrics arguments of the classification and regression tasks.
+LOSS_ARGS_DOC = """
+        loss: A Keras loss name or object instead of the head's own
+            (cross-entropy, or mean squared error for regression); None
+            keeps it.
+        metrics: Keras metric names or objects instead of the head's own
+            (accuracy, or mean absolute error); None keeps them. Name one
+            with `val_` in `objective` to rank trials on it.
+"""
+
 SEARCH_ARGS_DOC = """
         max_trials: Most trials to run; None runs until `time_limit` (10 trials
             when neither is given).
@@ -35,6 +45,8 @@ SEARCH_ARGS_DOC = """
 CONSTRAINT_ARGS_DOC = """
         max_params: Largest parameter count a trial may have; larger
             proposals are refused before training (None: no limit).
+        max_model_size: AutoKeras' name for `max_params` (either may be
+            given).
         max_latency_ms: Slowest inference a trial may have, in milliseconds
             per example measured on this machine; slower trials are marked
             infeasible after training (None: no limit).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import ImageBlock
@@ -10,7 +10,7 @@ from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import ImageInput
 from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
-from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.common import LOSS_ARGS_DOC, SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         block_type: str | None = None,
         augment: bool | None = None,
         weights: str | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -91,6 +93,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -100,7 +103,10 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
 
     def _head(self):
         return ClassificationHead(
-            num_classes=self.num_classes, multi_label=self.multi_label
+            num_classes=self.num_classes,
+            multi_label=self.multi_label,
+            loss=self.loss,
+            metrics=self.metrics,
         )
 
 
@@ -123,6 +129,8 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         block_type: str | None = None,
         augment: bool | None = None,
         weights: str | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -138,6 +146,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -146,8 +155,10 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         self._store_params(locals())
 
     def _head(self):
-        return RegressionHead(output_dim=self.output_dim)
+        return RegressionHead(
+            output_dim=self.output_dim, loss=self.loss, metrics=self.metrics
+        )
 
 
-ImageClassifier.__doc__ += SEARCH_ARGS_DOC
-ImageRegressor.__doc__ += SEARCH_ARGS_DOC
+ImageClassifier.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC
+ImageRegressor.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC

@@ -114,7 +114,6 @@ class DataPreparation:
             arrays.update(node.model_arrays(d))
         return graph.pack_inputs(arrays)
 
-
     def _prepare_data(
         self,
         x,

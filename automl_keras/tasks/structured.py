@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automl_keras.blocks.core import DenseBlock
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
@@ -11,7 +11,7 @@ from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import StructuredDataInput
 from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
-from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.common import LOSS_ARGS_DOC, SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
 
 if TYPE_CHECKING:
@@ -74,7 +74,9 @@ class _StructuredTask(BaseAutoModel):
         raise NotImplementedError
 
     def _make_graph(self) -> Graph:
-        table = StructuredDataInput(column_types=self.column_types)
+        table = StructuredDataInput(
+            column_types=self.column_types, column_names=self.column_names
+        )
         features = DenseBlock()(StructuredDataBlock()(table))
         return Graph(table, self._head()(features))
 
@@ -94,6 +96,8 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         multi_label: Several labels per row (inferred from 2-D 0/1 targets).
         column_types: `{column: "numerical" | "categorical"}` overrides of the
             inferred column types.
+        column_names: Names of a numpy array's columns (so that
+            `column_types` can name them); for a DataFrame, the columns to use.
     """
 
     def __init__(
@@ -102,6 +106,9 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         multi_label: bool | None = None,
         *,
         column_types: dict | None = None,
+        column_names: list | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -117,6 +124,7 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -126,7 +134,10 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
 
     def _head(self):
         return ClassificationHead(
-            num_classes=self.num_classes, multi_label=self.multi_label
+            num_classes=self.num_classes,
+            multi_label=self.multi_label,
+            loss=self.loss,
+            metrics=self.metrics,
         )
 
 
@@ -136,6 +147,8 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
     Args:
         output_dim: Values per row (inferred when None).
         column_types: `{column: "numerical" | "categorical"}` overrides.
+        column_names: Names of a numpy array's columns; for a DataFrame, the
+            columns to use.
     """
 
     def __init__(
@@ -143,6 +156,9 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         output_dim: int | None = None,
         *,
         column_types: dict | None = None,
+        column_names: list | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -158,6 +174,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -166,8 +183,10 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
         self._store_params(locals())
 
     def _head(self):
-        return RegressionHead(output_dim=self.output_dim)
+        return RegressionHead(
+            output_dim=self.output_dim, loss=self.loss, metrics=self.metrics
+        )
 
 
-StructuredDataClassifier.__doc__ += SEARCH_ARGS_DOC
-StructuredDataRegressor.__doc__ += SEARCH_ARGS_DOC
+StructuredDataClassifier.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC
+StructuredDataRegressor.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.text import TextBlock
@@ -10,7 +10,7 @@ from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TextInput
 from automl_keras.search.executors import Executor
 from automl_keras.tasks.base import BaseAutoModel
-from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.common import LOSS_ARGS_DOC, SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
 
 if TYPE_CHECKING:
@@ -110,6 +110,8 @@ class TextClassifier(ClassifierMixin, _TextTask):
         block_type: str | None = None,
         word_vectors: str | None = None,
         text_column: str | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -125,6 +127,7 @@ class TextClassifier(ClassifierMixin, _TextTask):
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -134,7 +137,10 @@ class TextClassifier(ClassifierMixin, _TextTask):
 
     def _head(self):
         return ClassificationHead(
-            num_classes=self.num_classes, multi_label=self.multi_label
+            num_classes=self.num_classes,
+            multi_label=self.multi_label,
+            loss=self.loss,
+            metrics=self.metrics,
         )
 
 
@@ -161,6 +167,8 @@ class TextRegressor(RegressorMixin, _TextTask):
         block_type: str | None = None,
         word_vectors: str | None = None,
         text_column: str | None = None,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "morphism",
@@ -176,6 +184,7 @@ class TextRegressor(RegressorMixin, _TextTask):
         ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
@@ -184,8 +193,10 @@ class TextRegressor(RegressorMixin, _TextTask):
         self._store_params(locals())
 
     def _head(self):
-        return RegressionHead(output_dim=self.output_dim)
+        return RegressionHead(
+            output_dim=self.output_dim, loss=self.loss, metrics=self.metrics
+        )
 
 
-TextClassifier.__doc__ += SEARCH_ARGS_DOC
-TextRegressor.__doc__ += SEARCH_ARGS_DOC
+TextClassifier.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC
+TextRegressor.__doc__ += LOSS_ARGS_DOC + SEARCH_ARGS_DOC

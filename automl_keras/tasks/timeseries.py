@@ -145,6 +145,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         ensemble_size: int = 1,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
+        max_model_size: int | None = None,
         max_latency_ms: float | None = None,
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,

@@ -219,6 +219,12 @@ class TestPareto:
             ("latency", "min"),
             ("size", "min"),
         ]
+        # As in KerasTuner and AutoKeras, without the "val_" prefix; trials
+        # are still ranked on validation data.
+        assert parse_objectives("accuracy") == [("val_accuracy", "max")]
+        assert parse_objectives(keras_tuner.Objective("loss", "min")) == [
+            ("val_loss", "min")
+        ]
         assert metric_direction("val_auc") == "max"
         assert metric_direction("val_mean_absolute_error") == "min"
 

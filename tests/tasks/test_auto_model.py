@@ -89,7 +89,9 @@ class TestTwoInputsTwoHeads:
 
     def test_evaluate(self, fitted):
         model, images, frame, labels, scores = fitted
-        result = model.evaluate([images, frame], {"label": labels, "score": scores})
+        result = model.evaluate(
+            [images, frame], {"label": labels, "score": scores}, return_dict=True
+        )
         assert isinstance(result, dict)
         assert {"loss", "label_accuracy", "score_mean_absolute_error"} <= set(result)
 

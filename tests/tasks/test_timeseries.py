@@ -57,7 +57,10 @@ class TestForecaster:
         assert model.best_model_.input.shape[1:] == (12, 4)
         assert model.best_model_.output.shape[1:] == (3,)
         assert model._shuffle_split is False
-        assert set(model.evaluate(series_frame(60))) >= {"loss", "mean_absolute_error"}
+        assert set(model.evaluate(series_frame(60), return_dict=True)) >= {
+            "loss",
+            "mean_absolute_error",
+        }
 
     def test_linear_start_is_closed_form_ridge(self, forecaster):
         from sklearn.linear_model import Ridge

@@ -62,8 +62,52 @@ class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
 TUNERS = ("greedy", "random", "bayesian", "hyperband", "morphism", "evolution", "rl")
 
 
+class TunerName:
+    """A tuner named by a class, as AutoKeras users pass it: `tuner=ak.Greedy`.
+
+    Each subclass stands for one of `TUNERS` (its `name`); pass the class
+    itself, not an instance.
+    """
+
+    name = ""
+
+
+class Greedy(TunerName):
+    """`tuner=Greedy` is `tuner="greedy"`."""
+
+    name = "greedy"
+
+
+class Hyperband(TunerName):
+    """`tuner=Hyperband` is `tuner="hyperband"`."""
+
+    name = "hyperband"
+
+
+class BayesianOptimization(TunerName):
+    """`tuner=BayesianOptimization` is `tuner="bayesian"`."""
+
+    name = "bayesian"
+
+
+class RandomSearch(TunerName):
+    """`tuner=RandomSearch` is `tuner="random"`."""
+
+    name = "random"
+
+
+def resolve_tuner(tuner):
+    """A tuner name for a `TunerName` class (or instance); anything else as given."""
+    if isinstance(tuner, type) and issubclass(tuner, TunerName):
+        return tuner.name
+    if isinstance(tuner, TunerName):
+        return tuner.name
+    return tuner
+
+
 def check_tuner_name(tuner) -> None:
     """Raises ConfigurationError for an unknown tuner name (with a suggestion)."""
+    tuner = resolve_tuner(tuner)
     if isinstance(tuner, str) and tuner not in TUNERS:
         raise ConfigurationError(
             f"Unknown tuner {tuner!r}. Expected one of {list(TUNERS)}."
@@ -71,7 +115,9 @@ def check_tuner_name(tuner) -> None:
         )
     if not isinstance(tuner, str) and not isinstance(tuner, keras_tuner.Oracle):
         raise ConfigurationError(
-            "tuner must be a name or a keras_tuner.Oracle instance. Received: "
+            "tuner must be a name, a keras_tuner.Oracle instance or one of the "
+            "classes Greedy, Hyperband, BayesianOptimization, RandomSearch. "
+            "Received: "
             f"tuner={tuner!r}."
         )
 
@@ -97,6 +143,7 @@ def make_oracle(
         screener: A `Screener` for proposals, or None.
     """
     check_tuner_name(tuner)
+    tuner = resolve_tuner(tuner)
     if isinstance(tuner, keras_tuner.Oracle):
         return tuner
     max_trials = config.max_trials
@@ -133,7 +180,13 @@ def make_oracle(
 
 
 __all__ = [
+    "BayesianOptimization",
     "BayesianOracle",
+    "Greedy",
+    "Hyperband",
+    "RandomSearch",
+    "TunerName",
+    "resolve_tuner",
     "EvolutionOracle",
     "GreedyOracle",
     "HyperbandOracle",
