@@ -210,6 +210,29 @@ class SpatialReduction(Block):
 
 
 @register
+class Normalization(Block):
+    """Standardises each feature (the last axis) of its input.
+
+    While training it uses the statistics of each batch, at inference their
+    moving averages (a `BatchNormalization` without learned scale or offset).
+    Inputs already normalise their data from the training statistics, so on
+    an input node it changes little; it is there for features that blocks
+    computed, and for code written for AutoKeras.
+
+    Args:
+        name: The block's name.
+    """
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        if not hasattr(x, "shape"):
+            x = flatten_features(self, x)
+        return keras.layers.BatchNormalization(
+            center=False, scale=False, name=f"{self.name}_normalize"
+        )(x)
+
+
+@register
 class TemporalReduction(SpatialReduction):
     """Reduces sequences `(batch, steps, features)` to vectors.
 

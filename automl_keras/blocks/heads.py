@@ -101,6 +101,22 @@ class ClassificationHead(_DenseHead):
         return keras.layers.Activation(activation, dtype="float32", name=self.name)(x)
 
     @property
+    def loss(self):
+        """The loss the model is compiled with.
+
+        "categorical_crossentropy" given for labels (not one-hot rows) becomes
+        its sparse form, which takes class indices and has the same value.
+        """
+        loss = super().loss
+        if (
+            loss == "categorical_crossentropy"
+            and self.encoder is not None
+            and self.encoder.encoding == "labels"
+        ):
+            return "sparse_categorical_crossentropy"
+        return loss
+
+    @property
     def default_loss(self):
         if self.is_multi_label:
             return "binary_crossentropy"

@@ -242,8 +242,14 @@ def split_target(frame: pd.DataFrame, target, *, argument: str = "x"):
     return features, values
 
 
-def to_target_array(y, *, argument: str = "y") -> np.ndarray:
-    """Returns targets as a numpy array (1-D labels or a 2-D matrix)."""
+def to_target_array(
+    y, *, argument: str = "y", keep_column: bool = False
+) -> np.ndarray:
+    """Returns targets as a numpy array (1-D labels or a 2-D matrix).
+
+    A one-column matrix becomes a vector unless `keep_column` (a regressor
+    then predicts in that shape).
+    """
     if y is None:
         raise DataError(
             f"`{argument}` is missing. Pass the targets as `{argument}`, or the name "
@@ -255,7 +261,7 @@ def to_target_array(y, *, argument: str = "y") -> np.ndarray:
         array = np.asarray(list(y))
     else:
         array = np.asarray(y)
-    if array.ndim == 2 and array.shape[1] == 1:
+    if array.ndim == 2 and array.shape[1] == 1 and not keep_column:
         array = array[:, 0]
     if array.ndim == 0 or array.shape[0] == 0:
         raise DataError(f"`{argument}` is empty. Received: {argument}={describe(y)}.")

@@ -66,7 +66,9 @@ class DataPreparation:
             ys = self._per_node(y, heads, "heads", "y")
             targets = [
                 adapters.to_target_array(
-                    v, argument="y" if len(heads) == 1 else f"y[{h.name!r}]"
+                    v,
+                    argument="y" if len(heads) == 1 else f"y[{h.name!r}]",
+                    keep_column=h.task == "regression",
                 )
                 for h, v in zip(heads, ys)
             ]
