@@ -10,8 +10,10 @@ instead of downloads. Where the code differs on purpose, a comment marked
 import keras
 import numpy as np
 import pandas as pd
+import pytest
 
 import automl_keras as ak
+from automl_keras.errors import ConfigurationError, DataError
 from tests.helpers import structured_frame, text_data
 
 NUM_INSTANCES = 12
@@ -415,3 +417,212 @@ def test_structured_data_classification(tmp_path):
     )
     clf.fit(x_train, y_train, epochs=1)
     assert isinstance(pd.DataFrame(clf.predict(x_test)), pd.DataFrame)
+
+
+# -- docs/py/image_classification.py, image_regression.py ------------------------
+
+
+def digits(num_instances=100):
+    """scikit-learn's 8x8 digits drawn as 28x28 uint8 images (mnist's shape)."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = np.kron(data.images[:num_instances], np.ones((3, 3))) * 16
+    images = np.pad(images, ((0, 0), (2, 2), (2, 2)))
+    return images.clip(0, 255).astype("uint8"), data.target[:num_instances]
+
+
+def test_image_classification(tmp_path):
+    x_train, y_train = digits(100)
+    x_test, y_test = x_train, y_train
+    clf = ak.ImageClassifier(overwrite=True, max_trials=1, directory=tmp_path)
+    clf.fit(x_train, y_train, epochs=1)
+    predicted_y = clf.predict(x_test)
+    print(predicted_y)
+    print(clf.evaluate(x_test, y_test))
+    clf.fit(x_train, y_train, validation_split=0.15, epochs=1)
+    split = 50000
+    x_val = x_train[split:]
+    y_val = y_train[split:]
+    x_train = x_train[:split]
+    y_train = y_train[:split]
+    # Difference: the tutorial's split leaves the validation data empty (it
+    # cut mnist to 100 images); that is refused with a clear error.
+    with pytest.raises(DataError, match="empty"):
+        clf.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=1)
+
+    input_node = ak.ImageInput()
+    output_node = ak.ImageBlock(
+        block_type="resnet",
+        normalize=True,
+        augment=False,
+    )(input_node)
+    output_node = ak.ClassificationHead()(output_node)
+    clf = ak.AutoModel(
+        inputs=input_node,
+        outputs=output_node,
+        overwrite=True,
+        max_trials=1,
+        directory=tmp_path,
+    )
+    clf.fit(x_train, y_train, epochs=1)
+
+    input_node = ak.ImageInput()
+    output_node = ak.Normalization()(input_node)
+    output_node = ak.ImageAugmentation(horizontal_flip=False)(output_node)
+    output_node = ak.ResNetBlock(version="v2")(output_node)
+    output_node = ak.ClassificationHead()(output_node)
+    clf = ak.AutoModel(
+        inputs=input_node,
+        outputs=output_node,
+        overwrite=True,
+        max_trials=1,
+        directory=tmp_path,
+    )
+    clf.fit(x_train, y_train, epochs=1)
+
+
+def test_image_regression(tmp_path):
+    x_train, y_train = digits(100)
+    x_test, y_test = x_train, y_train
+    reg = ak.ImageRegressor(overwrite=True, max_trials=1, directory=tmp_path)
+    reg.fit(x_train, y_train, epochs=1)
+    predicted_y = reg.predict(x_test)
+    print(predicted_y)
+    print(reg.evaluate(x_test, y_test))
+    split = 50
+    x_val = x_train[split:]
+    y_val = y_train[split:]
+    x_train = x_train[:split]
+    y_train = y_train[:split]
+    reg.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=2)
+    input_node = ak.ImageInput()
+    # Difference: normalize=False is refused (inputs always normalise).
+    with pytest.raises(ConfigurationError, match="normalize"):
+        ak.ImageBlock(block_type="resnet", normalize=False, augment=False)
+    output_node = ak.ImageBlock(block_type="resnet", augment=False)(input_node)
+    output_node = ak.RegressionHead()(output_node)
+    reg = ak.AutoModel(
+        inputs=input_node,
+        outputs=output_node,
+        overwrite=True,
+        max_trials=1,
+        directory=tmp_path,
+    )
+    reg.fit(x_train, y_train, epochs=1)
+
+
+# -- docs/py/text_classification.py, text_regression.py ---------------------------
+
+
+def test_text_classification(tmp_path):
+    # Difference: IMDB comes from a download; short local reviews instead.
+    texts, labels = text_data(100)
+    x_train = np.array(texts)
+    y_train = (np.array(labels) == "pos").astype("int64")
+    x_test, y_test = x_train, y_train
+    clf = ak.TextClassifier(overwrite=True, max_trials=1, directory=tmp_path)
+    clf.fit(x_train, y_train, epochs=1, batch_size=2)
+    clf.predict(x_test)
+    print(clf.evaluate(x_test, y_test))
+    clf.fit(x_train, y_train, validation_split=0.15, epochs=1, batch_size=2)
+    split = 5
+    x_val = x_train[split:]
+    y_val = y_train[split:]
+    x_train = x_train[:split]
+    y_train = y_train[:split]
+    clf.fit(
+        x_train,
+        y_train,
+        epochs=1,
+        validation_data=(x_val, y_val),
+        batch_size=2,
+    )
+    input_node = ak.TextInput()
+    output_node = ak.TextBlock()(input_node)
+    output_node = ak.ClassificationHead()(output_node)
+    clf = ak.AutoModel(
+        inputs=input_node,
+        outputs=output_node,
+        overwrite=True,
+        max_trials=1,
+        directory=tmp_path,
+    )
+    clf.fit(x_train, y_train, epochs=1, batch_size=2)
+
+
+# -- docs/py/structured_data_regression.py --------------------------------------------
+
+
+def test_structured_data_regression(tmp_path):
+    # Difference: California housing comes from a download; a local table
+    # with the same column names instead.
+    names = [
+        "MedInc",
+        "HouseAge",
+        "AveRooms",
+        "AveBedrms",
+        "Population",
+        "AveOccup",
+        "Latitude",
+        "Longitude",
+    ]
+    data = np.random.default_rng(SEED).normal(size=(120, len(names)))
+    target = data[:, 0] * 2.0 + data[:, 6]
+    train_size = int(data.shape[0] * 0.9)
+    x_train, y_train = data[:train_size], target[:train_size]
+    x_test, y_test = data[train_size:], target[train_size:]
+    reg = ak.StructuredDataRegressor(overwrite=True, max_trials=3, directory=tmp_path)
+    reg.fit(x_train, y_train, epochs=10)
+    reg.predict(x_test)
+    print(reg.evaluate(x_test, y_test))
+    reg = ak.StructuredDataRegressor(
+        column_names=names,
+        column_types={"MedInc": "numerical", "Latitude": "numerical"},
+        max_trials=2,  # Difference: 10 in the tutorial; 2 keep the suite short.
+        overwrite=True,
+        directory=tmp_path,
+    )
+    reg.fit(x_train, y_train, validation_split=0.15, epochs=10)
+    split = 50
+    x_val = x_train[split:]
+    y_val = y_train[split:]
+    x_train = x_train[:split]
+    y_train = y_train[:split]
+    reg.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=10)
+
+
+def test_text_regression(tmp_path):
+    # Difference: IMDB comes from a download; short local reviews instead.
+    texts, labels = text_data(100)
+    x_train = np.array(texts)
+    y_train = (np.array(labels) == "pos").astype("float32")
+    x_test, y_test = x_train, y_train
+    reg = ak.TextRegressor(overwrite=True, max_trials=1, directory=tmp_path)
+    reg.fit(x_train, y_train, epochs=1, batch_size=2)
+    reg.predict(x_test)
+    print(reg.evaluate(x_test, y_test))
+    reg.fit(x_train, y_train, validation_split=0.15)
+    split = 5
+    x_val = x_train[split:]
+    y_val = y_train[split:]
+    x_train = x_train[:split]
+    y_train = y_train[:split]
+    reg.fit(
+        x_train,
+        y_train,
+        epochs=1,
+        validation_data=(x_val, y_val),
+        batch_size=2,
+    )
+    input_node = ak.TextInput()
+    output_node = ak.TextBlock()(input_node)
+    output_node = ak.RegressionHead()(output_node)
+    reg = ak.AutoModel(
+        inputs=input_node,
+        outputs=output_node,
+        overwrite=True,
+        max_trials=1,
+        directory=tmp_path,
+    )
+    reg.fit(x_train, y_train, epochs=1, batch_size=2)
