@@ -10,10 +10,13 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from automl_keras.blocks import (  # noqa: E402
     BagOfNgramsBlock,
+    CastToFloat32,
     ClassificationHead,
     ConvBlock,
     DenseBlock,
     EfficientNetBlock,
+    Embedding,
+    ExpandLastDim,
     Flatten,
     ForecastHead,
     ImageAugmentation,
@@ -99,6 +102,9 @@ __all__ = [
     "BagOfNgramsBlock",
     "BayesianOptimization",
     "CUSTOM_OBJECTS",
+    "CastToFloat32",
+    "Embedding",
+    "ExpandLastDim",
     "Flatten",
     "Greedy",
     "Hyperband",

@@ -1,8 +1,10 @@
 """Searchable blocks and heads."""
 
 from automl_keras.blocks.core import (
+    CastToFloat32,
     ConvBlock,
     DenseBlock,
+    ExpandLastDim,
     Flatten,
     Merge,
     Normalization,
@@ -21,6 +23,7 @@ from automl_keras.blocks.image import (
 from automl_keras.blocks.structured import StructuredDataBlock
 from automl_keras.blocks.text import (
     BagOfNgramsBlock,
+    Embedding,
     TextBlock,
     TextCNNBlock,
     TextRNNBlock,
@@ -30,6 +33,9 @@ from automl_keras.blocks.timeseries import ForecastHead, TimeSeriesBlock
 
 __all__ = [
     "BagOfNgramsBlock",
+    "CastToFloat32",
+    "Embedding",
+    "ExpandLastDim",
     "ClassificationHead",
     "ConvBlock",
     "DenseBlock",

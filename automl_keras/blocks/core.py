@@ -13,6 +13,7 @@ from automl_keras.graph.block import (
     merge_alias,
     single_input,
 )
+from automl_keras.graph.node import Node
 from automl_keras.graph.registry import register
 
 
@@ -230,6 +231,54 @@ class Normalization(Block):
         return keras.layers.BatchNormalization(
             center=False, scale=False, name=f"{self.name}_normalize"
         )(x)
+
+
+@register
+class CastToFloat32(Block):
+    """Casts its input to float32 (a table's features are flattened first).
+
+    Called on a graph node it is a block; called on a Keras tensor it casts
+    that tensor at once.
+
+    Args:
+        name: The block's name.
+    """
+
+    def __call__(self, inputs):
+        if isinstance(inputs, Node | list | tuple):
+            return super().__call__(inputs)
+        # On a Keras tensor, as AutoKeras' layer of that name.
+        return keras.ops.cast(inputs, "float32")
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        if not hasattr(x, "shape"):
+            x = flatten_features(self, x)
+        return keras.ops.cast(x, "float32")
+
+
+@register
+class ExpandLastDim(Block):
+    """Adds a last axis of size 1: `(batch, steps)` to `(batch, steps, 1)`.
+
+    Called on a graph node it is a block; called on a Keras tensor it
+    reshapes that tensor at once.
+
+    Args:
+        name: The block's name.
+    """
+
+    def __call__(self, inputs):
+        if isinstance(inputs, Node | list | tuple):
+            return super().__call__(inputs)
+        # On a Keras tensor, as AutoKeras' layer of that name.
+        return keras.ops.expand_dims(inputs, -1)
+
+    def build(self, hp, inputs):
+        x = single_input(self, inputs)
+        if not hasattr(x, "shape"):
+            x = flatten_features(self, x)
+        return keras.ops.expand_dims(x, -1)
 
 
 @register

@@ -236,6 +236,61 @@ class _SequenceBlock(_TextBlock):
 
 
 @register
+class Embedding(_SequenceBlock):
+    """Texts as sequences of token vectors `(batch, steps, embedding_dim)`.
+
+    The tokens come from the text input's training vocabulary; blocks after
+    it (`ConvBlock`, `RNNBlock`, `TemporalReduction`, ...) read the sequence.
+
+    Args:
+        max_features: Vocabulary size (AutoKeras' name for `max_tokens`);
+            searched when None.
+        pretraining: None or "random" (a fresh embedding); for pretrained
+            vectors pass `word_vectors` (nothing is downloaded).
+        embedding_dim: Embedding size; searched when None.
+        dropout: Dropout on the vectors; searched when None.
+        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        name: The block's name.
+    """
+
+    # Blocks after it need not support masks.
+    mask_zero = False
+
+    def __init__(
+        self,
+        max_features: int | None = None,
+        pretraining: str | None = None,
+        embedding_dim: int | None = None,
+        dropout: float | None = None,
+        word_vectors: str | None = None,
+        name: str | None = None,
+    ):
+        if pretraining not in (None, "random", "none"):
+            raise ConfigurationError(
+                f"Embedding(pretraining={pretraining!r}) would download vectors, "
+                "which never happens here: pass word_vectors= the path of a local "
+                "GloVe-format file instead."
+            )
+        super().__init__(
+            embedding_dim=embedding_dim,
+            word_vectors=word_vectors,
+            dropout=dropout,
+            max_tokens=max_features,
+            name=name,
+        )
+
+    def build(self, hp, inputs):
+        x, _, _ = self._embed(hp, inputs, dims=(32, 64, 128), default_dim=64)
+        return self._dropout(hp, x)
+
+    def get_config(self):
+        config = super().get_config()
+        config["max_features"] = config.pop("max_tokens")
+        config.pop("standardize")
+        return config
+
+
+@register
 class TextCNNBlock(_SequenceBlock):
     """Embedding, 1-D convolutions and global max pooling.
 
@@ -500,6 +555,7 @@ class TextBlock(Block):
 
 __all__ = [
     "BagOfNgramsBlock",
+    "Embedding",
     "TextBlock",
     "TextCNNBlock",
     "TextRNNBlock",

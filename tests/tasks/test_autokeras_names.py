@@ -305,3 +305,48 @@ def test_a_users_block_on_a_table_receives_a_tensor(tmp_path):
     )
     model.fit(frame.drop(columns="label"), frame["label"], **FAST_FIT)
     assert model.predict(frame.drop(columns="label")).shape == (40,)
+
+
+class TestPreprocessingBlocks:
+    def test_embedding_of_texts_then_a_sequence_block(self, tmp_path):
+        from tests.helpers import text_data
+
+        texts, labels = text_data(60)
+        text = ak.TextInput()
+        steps = ak.Embedding(max_features=100, embedding_dim=8)(text)
+        features = ak.TemporalReduction()(ak.ConvBlock(num_blocks=1)(steps))
+        model = ak.AutoModel(
+            inputs=text,
+            outputs=ak.ClassificationHead()(features),
+            max_trials=1,
+            directory=tmp_path,
+        )
+        model.fit(np.array(texts), np.array(labels), **FAST_FIT)
+        assert model.predict(np.array(texts)).shape == (60,)
+        embedding = model.best_model_.get_layer("embedding_embedding")
+        assert embedding.output_dim == 8
+        assert embedding.input_dim <= 102
+        restored = ak.Embedding.from_config(ak.Embedding(max_features=5).get_config())
+        assert restored.max_tokens == 5
+        with pytest.raises(ConfigurationError, match="never happens here"):
+            ak.Embedding(pretraining="glove")
+
+    def test_expand_last_dim_and_cast(self, tmp_path):
+        x, y = numbers(60, 10)
+        inputs = ak.Input()
+        sequence = ak.ExpandLastDim()(ak.CastToFloat32()(inputs))
+        features = ak.ConvBlock(num_blocks=1, num_layers=1)(sequence)
+        model = ak.AutoModel(
+            inputs=inputs,
+            outputs=ak.RegressionHead()(ak.Flatten()(features)),
+            max_trials=1,
+            directory=tmp_path,
+        )
+        model.fit(x, y, **FAST_FIT)
+        assert model.predict(x).shape == (60,)
+        conv = [
+            layer
+            for layer in model.best_model_.layers
+            if isinstance(layer, keras.layers.Conv1D)
+        ]
+        assert conv and conv[0].input.shape[1:] == (10, 1)
