@@ -85,16 +85,9 @@ def to_image_array(x, *, argument: str = "x") -> np.ndarray:
             f"channels]). Received: {argument}={describe(x)}. Convert it with "
             "`.to_numpy().reshape(n, height, width, channels)`."
         )
-    array = np.asarray(x)
-    if array.size == 0:
-        raise DataError(
-            f"`{argument}` is empty. Received: {argument}={describe(array)}."
-        )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise DataError(
-            "Image data must be numeric (uint8 pixels or floats). Received: "
-            f"{argument}={describe(array)}."
-        )
+    array = _numbers(
+        x, argument, "Image data must be numeric (uint8 pixels or floats)."
+    )
     if array.ndim == 3:
         array = array[..., np.newaxis]
     if array.ndim != 4:
@@ -117,6 +110,18 @@ def to_image_array(x, *, argument: str = "x") -> np.ndarray:
     return array
 
 
+def _numbers(x, argument: str, what: str, hint: str = "") -> np.ndarray:
+    """`x` as a numpy array, or a DataError when it is empty or not numeric."""
+    array = np.asarray(x)
+    if array.size == 0:
+        raise DataError(
+            f"`{argument}` is empty. Received: {argument}={describe(array)}."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{what} Received: {argument}={describe(array)}.{hint}")
+    return array
+
+
 def to_numeric_array(x, *, argument: str = "x") -> np.ndarray:
     """Validates generic numeric data and returns it as a float32 array.
 
@@ -130,17 +135,12 @@ def to_numeric_array(x, *, argument: str = "x") -> np.ndarray:
     """
     if isinstance(x, pd.DataFrame | pd.Series):
         x = x.to_numpy()
-    array = np.asarray(x)
-    if array.size == 0:
-        raise DataError(
-            f"`{argument}` is empty. Received: {argument}={describe(array)}."
-        )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise DataError(
-            "Input data must be numeric. Received: "
-            f"{argument}={describe(array)}. Use StructuredDataInput for tables "
-            "with text columns, TextInput for texts."
-        )
+    array = _numbers(
+        x,
+        argument,
+        "Input data must be numeric.",
+        " Use StructuredDataInput for tables with text columns, TextInput for texts.",
+    )
     array = array.astype("float32", copy=False)
     if array.ndim == 1:
         array = array[:, np.newaxis]
@@ -242,9 +242,7 @@ def split_target(frame: pd.DataFrame, target, *, argument: str = "x"):
     return features, values
 
 
-def to_target_array(
-    y, *, argument: str = "y", keep_column: bool = False
-) -> np.ndarray:
+def to_target_array(y, *, argument: str = "y", keep_column: bool = False) -> np.ndarray:
     """Returns targets as a numpy array (1-D labels or a 2-D matrix).
 
     A one-column matrix becomes a vector unless `keep_column` (a regressor

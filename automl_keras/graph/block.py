@@ -198,16 +198,8 @@ def search_value(hp, name: str, given: HyperParameter):
         return hp.Boolean(name, default=given.default)
     if isinstance(given, Choice):
         return hp.Choice(name, given.values, default=given.default)
-    if isinstance(given, Int):
-        return hp.Int(
-            name,
-            given.min_value,
-            given.max_value,
-            step=given.step,
-            sampling=given.sampling,
-            default=given.default,
-        )
-    return hp.Float(
+    numeric = hp.Int if isinstance(given, Int) else hp.Float
+    return numeric(
         name,
         given.min_value,
         given.max_value,

@@ -201,24 +201,8 @@ class ImageInput(Input):
     def analyse(self, data) -> None:
         self.profile = ImageProfile.fit(data)
 
-    def check(self, data, *, argument: str = "x") -> None:
-        self.profile.check(data, argument=argument)
-
     def model_arrays(self, data) -> dict:
         return {self.name: data.astype("float32", copy=False)}
-
-    def build(self, hp):
-        profile = self.profile
-        inputs = keras.Input(
-            shape=tuple(profile.shape), dtype="float32", name=self.name
-        )
-        output = keras.layers.Normalization(
-            axis=-1,
-            mean=profile.mean,
-            variance=profile.variance,
-            name=f"{self.name}_normalize",
-        )(inputs)
-        return {self.name: inputs}, output
 
 
 @register
