@@ -285,6 +285,18 @@ class Head(Block):
             return list(self._given_metrics)
         return self.default_metrics
 
+    def fill_compile_settings(self, loss: Any = None, metrics: Any = None) -> None:
+        """Gives a loss and metrics to a head that was given none of its own.
+
+        For the owner of a private copy of the graph (`AutoModel` with
+        `loss=` / `metrics=`), before any model is built; what the head was
+        given at construction wins.
+        """
+        if self._given_loss is None:
+            self._given_loss = _checked_loss(loss)
+        if self._given_metrics is None:
+            self._given_metrics = _checked_metrics(metrics)
+
     @property
     def default_loss(self):
         raise NotImplementedError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from automl_keras.blocks.core import DenseBlock, Merge
 from automl_keras.blocks.heads import ClassificationHead
@@ -73,6 +73,10 @@ class AutoModel(BaseAutoModel):
         executor: Where trials run: None or "local" (one at a time in this
             process), "ray" (several at a time with Ray, see docs/ray.md) or
             an `Executor` such as `RayExecutor(num_workers=2)`.
+        loss: A Keras loss for every head that was given none, or
+            `{head name: loss}`; None keeps the heads' own.
+        metrics: Keras metrics for every head that was given none, or
+            `{head name: metrics}`; None keeps the heads' own.
     """
 
     def __init__(
@@ -100,6 +104,8 @@ class AutoModel(BaseAutoModel):
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
         executor: str | Executor | None = None,
+        loss: Any = None,
+        metrics: Any = None,
     ):
         self._store_params(locals())
 
@@ -107,7 +113,15 @@ class AutoModel(BaseAutoModel):
         inputs, outputs = copy.deepcopy((self.inputs, self.outputs))
         if any(isinstance(o, Head) for o in _as_list(outputs)):
             outputs = _wire_heads(_as_list(inputs), _as_list(outputs))
-        return Graph(inputs, outputs)
+        graph = Graph(inputs, outputs)
+        if self.loss is not None or self.metrics is not None:
+            names = [head.name for head in graph.heads]
+            for head in graph.heads:
+                head.fill_compile_settings(
+                    _per_head(self.loss, head.name, names, "loss"),
+                    _per_head(self.metrics, head.name, names, "metrics"),
+                )
+        return graph
 
     @property
     def _estimator_type(self):
@@ -130,6 +144,19 @@ class AutoModel(BaseAutoModel):
 
 
 AutoModel.__doc__ += CONSTRAINT_ARGS_DOC
+
+
+def _per_head(value, name: str, names: list, argument: str):
+    """A head's share of `loss=` / `metrics=`: one for all, or by head name."""
+    if not isinstance(value, dict):
+        return value
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ConfigurationError(
+            f"{argument} names heads {unknown} that the graph does not have; its "
+            f"heads: {names}."
+        )
+    return value.get(name)
 
 
 def _as_list(value) -> list:

@@ -154,6 +154,35 @@ class TestHeadsWithoutInputs:
         assert value_pred.shape == (60,)
         assert model._estimator_type is None
 
+    def test_auto_model_loss_and_metrics_by_head(self, tmp_path):
+        x, y = numbers()
+        labels = np.where(y > 0, "high", "low")
+        own = ak.RegressionHead(name="value", loss="mean_squared_error")
+        model = ak.AutoModel(
+            inputs=ak.Input(),
+            outputs=[ak.ClassificationHead(name="label"), own],
+            loss={"value": "mean_absolute_error", "label": "categorical_crossentropy"},
+            metrics={"value": "mae"},
+            max_trials=1,
+            directory=tmp_path,
+        )
+        model.fit(x, [labels, y], **FAST_FIT)
+        # The head's own loss wins; cross-entropy on labels is the sparse form.
+        assert model.best_model_.loss == {
+            "label": "sparse_categorical_crossentropy",
+            "value": "mean_squared_error",
+        }
+        assert "value_mae" in model.evaluate(x, [labels, y], return_dict=True)
+        # The user's heads are not changed.
+        assert own.metrics == ["mean_absolute_error"]
+        wrong = ak.AutoModel(
+            inputs=ak.Input(),
+            outputs=ak.RegressionHead(),
+            loss={"score": "mae"},
+            directory=tmp_path / "wrong",
+        )
+        fit_fails_early(wrong, ConfigurationError, "does not have", x, y)
+
     def test_single_bare_head_sets_the_estimator_type(self):
         model = ak.AutoModel(inputs=ak.Input(), outputs=ak.ClassificationHead())
         assert model._estimator_type == "classifier"
