@@ -178,6 +178,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         sample_weight: Any = None,
         verbose: int = 1,
         refit_on_validation_data: bool = False,
+        **keras_arguments: Any,
     ) -> BaseAutoModel:
         """Searches for the best model, then refits it on all the data.
 
@@ -201,6 +202,9 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
                 final refit trains on it too. False (the default) refits on
                 `x` only, so scores on `validation_data` stay honest; a split
                 of `x` (`validation_split`) is always part of the refit.
+            **keras_arguments: Other `keras.Model.fit` arguments are refused
+                with a `ConfigurationError` that names them: the search runs
+                each trial's training (epochs, early stopping, time limit).
 
         Returns:
             The fitted estimator (`self`).
@@ -210,6 +214,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             DataError: For unusable data; raised before any training.
         """
         budget = Budget(self.time_limit)
+        check_no_keras_arguments(keras_arguments)
         self._check_params()
         check_count(epochs, "epochs")
         check_count(batch_size, "batch_size")
@@ -555,6 +560,18 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
 
     def __sklearn_clone__(self):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
+
+
+def check_no_keras_arguments(arguments: dict) -> None:
+    """Raises ConfigurationError naming `keras.Model.fit` arguments given to `fit`."""
+    if arguments:
+        raise ConfigurationError(
+            f"fit does not pass Keras arguments on to the trials: received "
+            f"{sorted(arguments)}. The search runs each trial's training (epochs, "
+            "early stopping, the time limit); fit takes epochs, batch_size, "
+            "callbacks, validation_split, validation_data, class_weight, "
+            "sample_weight and verbose."
+        )
 
 
 def check_count(value, name: str) -> None:

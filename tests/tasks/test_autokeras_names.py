@@ -379,3 +379,18 @@ class TestPreprocessingBlocks:
             if isinstance(layer, keras.layers.Conv1D)
         ]
         assert conv and conv[0].input.shape[1:] == (10, 1)
+
+
+def test_keras_fit_arguments_are_refused_by_name(tmp_path):
+    x, y = numbers()
+    reg = ak.StructuredDataRegressor(max_trials=1, directory=tmp_path)
+    info = fit_fails_early(
+        reg,
+        ConfigurationError,
+        r"received \['shuffle', 'steps_per_epoch'\]",
+        x,
+        y,
+        shuffle=False,
+        steps_per_epoch=3,
+    )
+    assert "fit takes epochs" in str(info.value)
