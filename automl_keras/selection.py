@@ -23,12 +23,8 @@ from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, predict_arrays
 from automl_keras.search.progress import last_line
-from automl_keras.search.runner import (
-    NOTHING_TO_TRAIN,
-    SearchTuner,
-    refit_epochs,
-    refit_seconds,
-)
+from automl_keras.search.runner import SearchTuner
+from automl_keras.search.trials import NOTHING_TO_TRAIN, refit_epochs, refit_seconds
 
 logger = logging.getLogger("automl_keras")
 

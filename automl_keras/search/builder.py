@@ -15,9 +15,10 @@ from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.oracles import make_oracle
 from automl_keras.search.progress import SearchProgress
-from automl_keras.search.runner import SearchTuner, repair_project
+from automl_keras.search.runner import SearchTuner
 from automl_keras.search.screening import Screener
 from automl_keras.search.store import TrialStore
+from automl_keras.search.trials import repair_project
 
 
 def build_tuner(

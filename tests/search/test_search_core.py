@@ -18,9 +18,9 @@ from automl_keras.errors import ConfigurationError, SearchError
 from automl_keras.search.budget import Budget
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
-from automl_keras.search.executors import WorkerSetup, run_trial_on_worker
-from automl_keras.search.runner import refit_epochs
 from automl_keras.search.store import TrialStore
+from automl_keras.search.trials import refit_epochs
+from automl_keras.search.workers import WorkerSetup, run_trial_on_worker
 from automl_keras.selection import refit_all, refit_one, select
 from tests.helpers import regression_frame
 
