@@ -8,24 +8,11 @@ import os
 import sys
 import time
 
+from automl_keras.cli_parser import make_parser
+
 #: Exit codes: success, a wrong command line, unusable data or arguments, a
 #: search in which no trial succeeded, and Ctrl-C before any trial finished.
 EXIT_OK, EXIT_USAGE, EXIT_DATA, EXIT_SEARCH, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
-
-EXIT_CODES = """exit codes:
-  0    success
-  2    the command line is wrong (unknown option, missing argument)
-  3    the data or an option cannot be used (the message says what and how to fix it)
-  4    the search ran but no trial succeeded (the message lists the reasons)
-  130  interrupted (Ctrl-C) before any trial finished"""
-
-FIT_EXAMPLES = """examples:
-  automl-keras fit train.csv --target class --time-limit 300 --output my_model
-  automl-keras fit reviews.tsv --target label            # a text column is recognised
-  automl-keras fit digits/ --time-limit 120              # one sub-folder per class
-  automl-keras fit weather.csv --target temp --task timeseries --lookback 30
-
-"""
 
 
 def _demo(args) -> int:
@@ -150,19 +137,6 @@ def _fit_images(args) -> int:
     )
     estimator.fit(images, labels, epochs=args.epochs, verbose=args.verbose)
     return _finish_fit(estimator, args)
-
-
-#: The tuner names (`automl_keras.search.oracles.TUNERS`, kept here so that
-#: `--help` does not start TensorFlow; a test checks they agree).
-TUNER_NAMES = (
-    "greedy",
-    "random",
-    "bayesian",
-    "hyperband",
-    "morphism",
-    "evolution",
-    "rl",
-)
 
 
 def _search_options(args) -> dict:
@@ -403,197 +377,16 @@ def _export(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="automl-keras",
-        description="Keras-native AutoML: search, refit and export Keras models. "
-        "Run `automl-keras COMMAND --help` for each command's options.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    """The parser of every command, each running its function here."""
+    return make_parser(
+        {
+            "demo": _demo,
+            "fit": _fit,
+            "predict": _predict,
+            "leaderboard": _leaderboard,
+            "export": _export,
+        }
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    demo = commands.add_parser(
-        "demo",
-        help="run a small real search on scikit-learn's digits",
-        description="Searches an image classifier for scikit-learn's 8x8 digits "
-        "(nothing is downloaded), prints the leaderboard and the test accuracy, "
-        "and writes the exported model to OUTPUT/digits.keras.",
-    )
-    demo.add_argument(
-        "--time-limit", type=float, default=60.0, help="seconds (default 60)"
-    )
-    demo.add_argument("--max-trials", type=int, default=None)
-    demo.add_argument("--output", default="automl_keras_demo", help="output folder")
-    demo.add_argument(
-        "--verbose", type=int, default=1, help="0 silent, 1 one line per trial"
-    )
-    demo.set_defaults(run=_demo)
-
-    fit = commands.add_parser(
-        "fit",
-        help="search a model for a table, a text column, a time series or images",
-        description="Search, refit and save a model. Prints one line per trial, "
-        "then the leaderboard; the fitted estimator is saved to --output (a "
-        "folder that `predict`, `leaderboard` and `export` read).",
-        epilog=FIT_EXAMPLES + EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    fit.add_argument(
-        "data",
-        help="CSV, TSV or Parquet file, or a folder of images with one sub-folder "
-        "per class (DATA/cat/1.png, DATA/dog/2.png)",
-    )
-    fit.add_argument(
-        "--target",
-        default=None,
-        help="name of the target column (needed for tables; image folders take "
-        "the class from each image's folder name)",
-    )
-    fit.add_argument(
-        "--task",
-        choices=[
-            "auto",
-            "classification",
-            "regression",
-            "image",
-            "text",
-            "timeseries",
-        ],
-        default="auto",
-        help="auto: image for a folder of class folders; text when the only "
-        "other column holds sentences; else a table, classification or regression "
-        "from the target (numbers with more than 20 values are regression). "
-        "regression on an image folder reads numeric folder names as targets",
-    )
-    fit.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        metavar=("HEIGHT", "WIDTH"),
-        default=None,
-        help="images: resize every image to this size (needed when their sizes differ)",
-    )
-    fit.add_argument(
-        "--id-column",
-        default="id",
-        help="tables: a column of row identifiers, left out of the features "
-        "(default: id)",
-    )
-    fit.add_argument("--lookback", type=int, default=None, help="timeseries: window")
-    fit.add_argument("--horizon", type=int, default=1, help="timeseries: steps ahead")
-    fit.add_argument("--date-column", default=None, help="timeseries: date column")
-    fit.add_argument(
-        "--time-limit",
-        type=float,
-        default=None,
-        help="wall-clock seconds for the whole search and refit",
-    )
-    fit.add_argument(
-        "--max-trials",
-        type=int,
-        default=None,
-        help="most models to try (default: 10 without --time-limit)",
-    )
-    fit.add_argument(
-        "--epochs", type=int, default=None, help="per trial (default: early stopping)"
-    )
-    fit.add_argument(
-        "--tuner",
-        choices=TUNER_NAMES,
-        default=None,
-        help="search strategy (default: the task's own, morphism)",
-    )
-    fit.add_argument(
-        "--max-params",
-        type=int,
-        default=None,
-        help="largest model allowed, in parameters (refused before training)",
-    )
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument(
-        "--directory",
-        default=None,
-        help="folder for the search's trials (default: a temporary folder)",
-    )
-    fit.add_argument(
-        "--output",
-        default="automl_keras_model",
-        help="folder to save the fitted estimator in (default: automl_keras_model)",
-    )
-    fit.add_argument(
-        "--verbose",
-        type=int,
-        default=1,
-        help="0 silent, 1 one line per trial (default), 2 also Keras progress bars",
-    )
-    fit.set_defaults(run=_fit)
-
-    predict = commands.add_parser(
-        "predict",
-        help="predict with a saved estimator and write a submission file",
-        description="Writes a submission CSV: an id column and the predictions. "
-        "For a table, the id column that `fit` left out of the features (or "
-        "--id-column) with its values when the table has it, else row numbers, "
-        "and the predictions under the target's name; for images, each file's "
-        "name (its path below DATA) and `prediction`; for a time series, one "
-        "row per step ahead.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    predict.add_argument("model", help="folder written by `fit`")
-    predict.add_argument(
-        "data",
-        help="CSV, TSV or Parquet file; for an image model, a folder of images "
-        "(or one image), resized to the model's size when needed",
-    )
-    predict.add_argument(
-        "--output", default="predictions.csv", help="default: predictions.csv"
-    )
-    predict.add_argument(
-        "--id-column",
-        default=None,
-        help="name of the id column (default: the one `fit` left out of the "
-        "features, else id)",
-    )
-    predict.add_argument(
-        "--proba",
-        action="store_true",
-        help="classifiers: write class probabilities (binary: one column, the "
-        "probability of the second class in sorted order) instead of labels",
-    )
-    predict.set_defaults(run=_predict)
-
-    board = commands.add_parser(
-        "leaderboard",
-        help="print a saved search's trials",
-        description="Prints every trial of the search behind a saved estimator, "
-        "best first: score, epochs, seconds, parameters and hyperparameters.",
-    )
-    board.add_argument("model", help="folder written by `fit`")
-    board.set_defaults(run=_leaderboard)
-
-    export = commands.add_parser(
-        "export",
-        help="export a saved estimator's model",
-        description="Writes the saved estimator's model, which takes raw inputs, "
-        "as a .keras file, a TensorFlow SavedModel folder or a TensorFlow Lite "
-        "file.",
-    )
-    export.add_argument("model", help="folder written by `fit`")
-    export.add_argument(
-        "--format",
-        choices=["keras", "savedmodel", "tflite"],
-        default="keras",
-        help="keras: a .keras file; savedmodel: a TensorFlow SavedModel folder for "
-        "serving; tflite: a TensorFlow Lite file",
-    )
-    export.add_argument(
-        "--output",
-        default=None,
-        help="default: model.keras, model/ or model.tflite by format",
-    )
-    export.set_defaults(run=_export)
-    return parser
 
 
 def main(argv: list | None = None) -> int:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from automl_keras import cli
+from automl_keras import cli, cli_parser
 from tests.helpers import series_frame, structured_frame, text_data
 
 FAST = ["--max-trials", "1", "--epochs", "1", "--verbose", "0"]
@@ -269,7 +269,7 @@ def test_table_needs_a_target(tmp_path, capsys):
 def test_tuner_and_max_params_options(tmp_path):
     from automl_keras.search.oracles import TUNERS
 
-    assert cli.TUNER_NAMES == TUNERS
+    assert cli_parser.TUNER_NAMES == TUNERS
     structured_frame(60).to_csv(tmp_path / "train.csv", index=False)
     model = str(tmp_path / "model")
     args = ["fit", str(tmp_path / "train.csv"), "--target", "label", "--output", model]
