@@ -1,7 +1,6 @@
 """The `automl-keras` command line's arguments, help texts and exit codes.
 
-Kept apart from the commands (`automl_keras.cli`) and free of TensorFlow, so
-that `--help` answers at once.
+The commands themselves are in `automl_keras.cli`.
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ FIT_EXAMPLES = """examples:
 """
 
 
-#: The tuner names (`automl_keras.search.oracles.TUNERS`, kept here so that
-#: `--help` does not start TensorFlow; a test checks they agree).
+#: The tuner names (`automl_keras.search.oracles.TUNERS`, which imports
+#: KerasTuner; a test checks they agree).
 TUNER_NAMES = (
     "greedy",
     "random",
