@@ -53,6 +53,10 @@ class AutoModel(BaseAutoModel):
         outputs: The nodes produced by heads (one or a list). Heads given
             without inputs (`outputs=[ak.ClassificationHead()]`) are wired to
             the default block of every input, merged.
+        loss: A Keras loss for every head that was given none, or
+            `{head name: loss}`; None keeps the heads' own.
+        metrics: Keras metrics for every head that was given none, or
+            `{head name: metrics}`; None keeps the heads' own.
         max_trials: Most trials to run; None runs until `time_limit`.
         time_limit: Seconds for the whole `fit`, or None.
         tuner: "greedy", "random", "bayesian", "hyperband", "morphism",
@@ -73,10 +77,6 @@ class AutoModel(BaseAutoModel):
         executor: Where trials run: None or "local" (one at a time in this
             process), "ray" (several at a time with Ray, see docs/ray.md) or
             an `Executor` such as `RayExecutor(num_workers=2)`.
-        loss: A Keras loss for every head that was given none, or
-            `{head name: loss}`; None keeps the heads' own.
-        metrics: Keras metrics for every head that was given none, or
-            `{head name: metrics}`; None keeps the heads' own.
     """
 
     def __init__(
@@ -84,6 +84,8 @@ class AutoModel(BaseAutoModel):
         inputs: Input | list[Input],
         outputs: Node | list[Node],
         *,
+        loss: Any = None,
+        metrics: Any = None,
         max_trials: int | None = None,
         time_limit: float | None = None,
         tuner: str | keras_tuner.Oracle = "greedy",
@@ -104,8 +106,6 @@ class AutoModel(BaseAutoModel):
         zero_cost: str | None = None,
         zero_cost_candidates: int = 8,
         executor: str | Executor | None = None,
-        loss: Any = None,
-        metrics: Any = None,
     ):
         self._store_params(locals())
 
