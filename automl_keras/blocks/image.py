@@ -219,8 +219,9 @@ class XceptionBlock(_ApplicationBlock):
 class EfficientNetBlock(_ApplicationBlock):
     """EfficientNet backbone (B0-B7) from `keras.applications`.
 
-    Args: as for `ResNetBlock`; versions "b0" to "b7", of which "b0", "b1"
-        and "b2" are searched when none is given.
+    Versions "b0" to "b7"; "b0", "b1" and "b2" are searched when none is given.
+
+    Args: as for `ResNetBlock`.
     """
 
     versions = {
