@@ -151,6 +151,43 @@ def model_inputs(model: keras.Model, frame):
 EXPORT_FORMATS = ("keras", "savedmodel", "tflite")
 
 
+def inference_model(model: keras.Model) -> keras.Model:
+    """`model` called in inference mode, as a model of the same inputs.
+
+    Keras' random augmentation layers default to `training=True` when a model
+    is called without saying, and a SavedModel's serving function calls it
+    so: wrapped, the exported function never augments (as `predict` does).
+    """
+    return keras.Model(model.input, model(model.input, training=False))
+
+
+#: Keras' random augmentation layers (active unless told `training=False`).
+AUGMENTATION_LAYERS = (
+    keras.layers.RandomTranslation,
+    keras.layers.RandomFlip,
+    keras.layers.RandomRotation,
+    keras.layers.RandomZoom,
+    keras.layers.RandomContrast,
+)
+
+
+def serving_model(model: keras.Model) -> keras.Model:
+    """The model to hand out: `inference_model(model)` when it augments.
+
+    A model with random augmentation layers would augment when called
+    directly (`model(x)`, as a serving function does); wrapped, it answers
+    like `predict` however it is called, also after `save` and
+    `keras.models.load_model`. Other models are returned as they are.
+    """
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, AUGMENTATION_LAYERS):
+            return inference_model(model)
+        stack.extend(getattr(layer, "layers", []))
+    return model
+
+
 def export_to(model: keras.Model, path: str, format: str = "keras") -> str:
     """Writes an exported model in a format for serving.
 
@@ -186,12 +223,14 @@ def export_to(model: keras.Model, path: str, format: str = "keras") -> str:
             )
         model.save(path)
     elif format == "savedmodel":
-        model.export(path, format="tf_saved_model", verbose=False)
+        inference_model(model).export(path, format="tf_saved_model", verbose=False)
     else:
         import tensorflow as tf
 
         with tempfile.TemporaryDirectory() as folder:
-            model.export(folder, format="tf_saved_model", verbose=False)
+            inference_model(model).export(
+                folder, format="tf_saved_model", verbose=False
+            )
             converter = tf.lite.TFLiteConverter.from_saved_model(folder)
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS,

@@ -18,6 +18,77 @@ SCHEDULE_EPOCHS = (8, 16, 32, 64)
 EAGER_STEPS = 20
 
 
+def shorten_batch_norm_memory(model: keras.Model, steps: int) -> None:
+    """Lowers batch-normalisation momenta that `steps` steps could not forget.
+
+    A moving average with momentum `m` still holds `m ** steps` of its
+    initial values after `steps` updates; with Keras' default 0.99 and a few
+    dozen steps, a model is validated with statistics it never saw (losses
+    of 1e30 after two steps of a ResNet). Every `BatchNormalization` layer,
+    in nested backbones too, gets at most `1 - 4 / steps`, so its initial
+    values weigh under 2 % at the end (a momentum of 0 for four steps or
+    fewer: the last batch's statistics).
+    """
+    limit = max(0.0, 1.0 - 4.0 / max(int(steps), 1))
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = min(float(layer.momentum), limit)
+
+
+#: Below this many training steps, batch-normalisation statistics are
+#: recomputed before a model is scored (`recalibrate_batch_norm`): Keras'
+#: default momentum (0.99) needs about 460 steps to forget its initial values.
+RECALIBRATION_STEPS = 400
+#: Training batches that recompute them.
+RECALIBRATION_BATCHES = 8
+
+
+def recalibrate_batch_norm(model: keras.Model, batches) -> bool:
+    """Sets batch-normalisation statistics to those of the current weights.
+
+    Every `BatchNormalization` layer's moving mean and variance become the
+    average of its batch statistics over `batches` (inputs only, passed in
+    training mode without any weight update), as "precise BN" does. After a
+    few dozen steps the moving averages still hold mostly their initial
+    values, and validating with them can give losses of 1e30 for a model
+    whose training went well.
+
+    Args:
+        model: A trained model.
+        batches: An iterable of model inputs (or `(inputs, targets, ...)`).
+
+    Returns:
+        Whether the model has batch normalisation (and was recalibrated).
+    """
+    layers = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    if not layers:
+        return False
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for count, batch in enumerate(batches, start=1):
+            inputs = batch[0] if isinstance(batch, tuple) else batch
+            for layer in layers:
+                # The k-th batch weighs 1/k: a plain average of the batches.
+                layer.momentum = (count - 1) / count
+            model(inputs, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return True
+
+
+def _all_layers(model) -> list:
+    layers = []
+    for layer in getattr(model, "layers", []):
+        layers.append(layer)
+        layers.extend(_all_layers(layer))
+    return layers
+
+
 class GraphHyperModel(keras_tuner.HyperModel):
     """Builds and compiles the model of a graph for a set of hyperparameters.
 
@@ -61,6 +132,24 @@ class GraphHyperModel(keras_tuner.HyperModel):
     def build(self, hp) -> keras.Model:
         return self.compile(self.graph.build(hp), hp)
 
+    def planned(
+        self, epochs: int, steps_per_epoch: int | None = None
+    ) -> GraphHyperModel:
+        """A copy that trains `epochs` epochs (the schedule's length).
+
+        Args:
+            epochs: The planned number of epochs.
+            steps_per_epoch: Training steps per epoch when they differ from
+                this hypermodel's (the refit trains on more data).
+        """
+        return GraphHyperModel(
+            self.graph,
+            self.optimizer,
+            self.learning_rate,
+            steps_per_epoch=steps_per_epoch or self.steps_per_epoch,
+            epochs=int(epochs),
+        )
+
     def compile(self, model: keras.Model, hp) -> keras.Model:
         """Compiles `model` with the optimizer, losses and metrics of `hp`."""
         name = self.optimizer or hp.Choice(
@@ -98,6 +187,8 @@ class GraphHyperModel(keras_tuner.HyperModel):
         # Set after compile: not part of the compile configuration that a
         # saved model keeps.
         model.run_eagerly = self.runs_eagerly
+        if self.epochs and self.steps_per_epoch:
+            shorten_batch_norm_memory(model, self.epochs * self.steps_per_epoch)
         return model
 
     @property

@@ -39,6 +39,9 @@ def leaderboard(tuner) -> pd.DataFrame:
             row.setdefault(name, value)
         if "fold_scores" in info:
             row["fold_scores"] = info["fold_scores"]
+        for key in ("planned_epochs", "flops"):
+            if key in info:
+                row[key] = info[key]
         if proxy_scores:
             row["zero_cost_score"] = proxy_scores.get(trial_id, np.nan)
         row.update(trial.hyperparameters.values)

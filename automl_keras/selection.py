@@ -19,6 +19,11 @@ import keras
 import numpy as np
 
 from automl_keras.errors import SearchError
+from automl_keras.hypermodel import (
+    RECALIBRATION_BATCHES,
+    RECALIBRATION_STEPS,
+    recalibrate_batch_norm,
+)
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, predict_arrays
@@ -261,7 +266,10 @@ def refit_one(
     epochs = refit_epochs(record)
     keras.utils.clear_session(free_memory=False)
     keras.utils.set_random_seed(config.seed)
-    model = tuner.build_architecture(trial)
+    refit_samples = data.num_train + (data.num_val if data.refit_on_validation else 0)
+    model = tuner.build_architecture(
+        trial, steps_per_epoch=math.ceil(refit_samples / config.batch_size)
+    )
     deadline = DeadlineCallback(budget.deadline)
     with warnings.catch_warnings():
         # A closed-form model (nothing to train) is kept as it is.
@@ -281,6 +289,11 @@ def refit_one(
         )
     if not all(math.isfinite(v) for v in losses):
         return None, "diverged (NaN or infinite loss)"
+    steps = epochs * math.ceil(refit_samples / config.batch_size)
+    if steps < RECALIBRATION_STEPS:
+        recalibrate_batch_norm(
+            model, data.refit_data(config.batch_size).take(RECALIBRATION_BATCHES)
+        )
     return model, result.history
 
 

@@ -108,9 +108,13 @@ def test_exported_models_reload_in_a_fresh_process(
     assert np.max(np.abs(table_out - table_clf.predict_proba(features))) <= 1e-5
 
 
-def test_export_model_is_the_best_model(image_classifier):
+def test_export_model_is_the_best_model(image_classifier, table_classifier):
+    # A model without augmentation is handed out as it is.
+    assert table_classifier[0].export_model() is table_classifier[0].best_model_
+    # One with augmentation comes wrapped in inference mode, around it.
     clf = image_classifier[0]
-    assert clf.export_model() is clf.best_model_
+    exported = clf.export_model()
+    assert clf.best_model_ in exported.layers
 
 
 def test_model_inputs_helper(tmp_path, table_classifier):
@@ -214,8 +218,10 @@ def test_savedmodel_and_tflite_exports_match(tmp_path, image_classifier):
     out = served.serve(tf.constant(images[:5], "float32")).numpy()
     assert np.abs(out - expected).max() <= 1e-5
 
-    path = clf.export_model(tmp_path / "m.tflite", format="tflite")
-    assert path is clf.best_model_
+    exported = clf.export_model(tmp_path / "m.tflite", format="tflite")
+    # Called directly (not through predict), it does not augment.
+    direct = exported(tf.constant(images[:5], "float32"))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(direct), expected, atol=1e-5)
     interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite"))
     runner = interpreter.get_signature_runner()
     (name,) = runner.get_input_details()

@@ -230,13 +230,30 @@ class EfficientNetBlock(_ApplicationBlock):
     searched = ("b0", "b1", "b2")
 
 
+#: Backbones are searched only on images at least this many pixels on a side
+#: (smaller ones would be upsampled to it: slow, and no better than a plain
+#: CNN sized to them). A backbone named by the user is used on any size.
+BACKBONE_MIN_SIDE = 32
+
+
+def names_backbone(graph) -> bool:
+    """Whether the user chose a `keras.applications` backbone in `graph`."""
+    for block in graph.blocks:
+        if isinstance(block, _ApplicationBlock):
+            return True
+        if isinstance(block, ImageBlock) and block.block_type not in (None, "vanilla"):
+            return True
+    return False
+
+
 @register
 class ImageBlock(Block):
     """The searched image model: optional augmentation, then one backbone type.
 
     Args:
         block_type: "vanilla" (a plain CNN), "resnet", "xception" or
-            "efficientnet"; searched when None.
+            "efficientnet"; searched when None (the backbones only for
+            images of at least `BACKBONE_MIN_SIDE` pixels on a side).
         augment: Whether to add random augmentation; searched when None.
         weights: A local weights file for the `keras.applications` backbones.
         normalize: None or True (the image input always normalises the
@@ -277,9 +294,10 @@ class ImageBlock(Block):
         if self.choice(hp, "augment", [False, True], default=False):
             with self.scope(hp, "augment", True):
                 x = ImageAugmentation(name=f"{self.name}_augmentation").build(hp, [x])
-        block_type = self.choice(
-            hp, "block_type", list(self.block_types), default="vanilla"
-        )
+        types = list(self.block_types)
+        if min(int(d) for d in x.shape[1:3]) < BACKBONE_MIN_SIDE:
+            types = ["vanilla"]
+        block_type = self.choice(hp, "block_type", types, default="vanilla")
         with self.scope(hp, "block_type", block_type):
             return self._sub_block(block_type).build(hp, [x])
 

@@ -8,6 +8,12 @@ import time
 
 import keras
 
+from automl_keras.hypermodel import (
+    RECALIBRATION_BATCHES,
+    RECALIBRATION_STEPS,
+    recalibrate_batch_norm,
+)
+
 
 class Budget:
     """The time left for a whole `fit` (search and refit).
@@ -125,21 +131,33 @@ class EpochValidation(keras.callbacks.Callback):
     come first among a fit's callbacks: the others (early stopping, the
     history) read the `val_` entries it adds to the epoch's logs.
 
+    While the model has trained fewer than `RECALIBRATION_STEPS` steps, its
+    batch-normalisation statistics are recomputed on a few training batches
+    before each validation (`hypermodel.recalibrate_batch_norm`).
+
     Args:
         data: The validation `tf.data.Dataset`.
         deadline: The fit's `DeadlineCallback`.
+        train: The training `tf.data.Dataset`, or None (no recalibration).
     """
 
-    def __init__(self, data, deadline: DeadlineCallback):
+    def __init__(self, data, deadline: DeadlineCallback, train=None):
         super().__init__()
         self.data = data
         self.deadline = deadline
+        self.train = train
         self.cut_short = False
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
         if self.deadline.stopped:
             self.cut_short = True
             return
+        if self.train is not None and self.steps < RECALIBRATION_STEPS:
+            recalibrate_batch_norm(self.model, self.train.take(RECALIBRATION_BATCHES))
         results = self.model.evaluate(self.data, verbose=0, return_dict=True)
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in results.items()})

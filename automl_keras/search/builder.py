@@ -53,7 +53,9 @@ def build_tuner(
     if config.max_params is not None or config.zero_cost is not None:
         screener = Screener(
             hypermodel,
-            batch=data.train_batch(64) if config.zero_cost else None,
+            batch=data.train_batch(64) if config.zero_cost == "naswot" else None,
+            data=data,
+            batch_size=config.batch_size,
             max_params=config.max_params,
             proxy=config.zero_cost,
             candidates=config.zero_cost_candidates,

@@ -54,6 +54,10 @@ class SearchConfig:
         refit_scale: Refit data size relative to the training split (the
             refit of a trial takes this much longer per epoch).
         min_trial_seconds: The shortest time worth starting a trial for.
+        plan_epochs: Whether trials without fixed epochs train a number of
+            epochs planned from a measured probe and the time left (their
+            schedule stretched over it), rather than early stopping; only
+            with a time limit (`search.costs`).
     """
 
     objectives: tuple = DEFAULT_OBJECTIVES
@@ -76,6 +80,7 @@ class SearchConfig:
     ensemble_size: int = 1
     refit_scale: float = 1.25
     min_trial_seconds: float = 0.0
+    plan_epochs: bool = False
 
     def __post_init__(self):
         objectives = tuple(tuple(o) for o in self.objectives)

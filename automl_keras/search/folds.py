@@ -20,6 +20,7 @@ import numpy as np
 
 from automl_keras.errors import DataError
 from automl_keras.search.budget import DeadlineCallback
+from automl_keras.search.trials import DivergenceGuard
 
 
 def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
@@ -39,7 +40,9 @@ def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
             break
         deadline = DeadlineCallback(lambda: tuner.budget.trial_deadline)
         model = tuner.build_architecture(trial)
-        callbacks = tuner._fit_callbacks(trial, fold, batch_size, deadline, None)
+        callbacks = tuner._fit_callbacks(
+            trial, fold, batch_size, (deadline, DivergenceGuard()), None
+        )
         _, history, _ = tuner._fit(trial, model, fold, batch_size, callbacks, epochs, 0)
         values = history.history.get(config.objective)
         if not values or not all(np.isfinite(values)):

@@ -238,3 +238,51 @@ def _batch_size(batch) -> int:
     while isinstance(first, dict | list | tuple):
         first = next(iter(first.values())) if isinstance(first, dict) else first[0]
     return int(np.shape(first)[0])
+
+
+def measure_objectives(config: Any, model: keras.Model, info: dict, data: Any) -> dict:
+    """Every objective's value for a trained trial (costs measured here).
+
+    Args:
+        config: The search's `SearchConfig`.
+        model: The trial's trained model.
+        info: The trial's record so far (history, best epoch, parameters).
+        data: The search's `SearchData` (latency is timed on its validation
+            examples).
+    """
+    names = config.objective_names
+    values = {}
+    for name in names[1:]:
+        if name.startswith("val_"):
+            history = info["history"].get(name, [])
+            index = info["best_index"]
+            values[name] = history[index] if index < len(history) else None
+    if "params" in names:
+        values["params"] = info["num_params"]
+    if "latency" in names or config.max_latency_ms is not None:
+        values["latency"] = measure_latency_ms(model, data.validation_batch())
+    if "size" in names:
+        values["size"] = measure_size_mb(model)
+    return values
+
+
+def pareto_trials(oracle: Any, store: Any, objectives: list) -> list:
+    """The completed trials of `oracle` that no other completed trial dominates.
+
+    Args:
+        oracle: The search's oracle.
+        store: Its `TrialStore` (each record holds the trial's objectives).
+        objectives: The search's `(name, direction)` objectives.
+    """
+    trials, points = [], []
+    for trial in oracle.trials.values():
+        if trial.status != "COMPLETED" or trial.score is None:
+            continue
+        vector = objective_vector(
+            trial.score, store.read(trial.trial_id).get("objectives", {}), objectives
+        )
+        if vector is not None:
+            trials.append(trial)
+            points.append(vector)
+    fronts = non_dominated_sort(points)
+    return [trials[i] for i in fronts[0]] if fronts else []

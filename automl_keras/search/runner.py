@@ -13,15 +13,13 @@ import os
 import time
 import traceback
 import warnings
-from typing import Any
 
 import keras
 import keras_tuner
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
-from automl_keras.errors import SearchError
-from automl_keras.search import morph
+from automl_keras.search import costs, morph
 from automl_keras.search.budget import (
     Budget,
     BudgetedEarlyStopping,
@@ -31,19 +29,18 @@ from automl_keras.search.budget import (
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.folds import score_folds
-from automl_keras.search.objectives import (
-    measure_latency_ms,
-    measure_size_mb,
-    non_dominated_sort,
-    objective_vector,
-)
-from automl_keras.search.progress import SearchProgress, last_line, peak_rss_mb
+from automl_keras.search.objectives import measure_objectives, pareto_trials
+from automl_keras.search.progress import SearchProgress, peak_rss_mb
 from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from automl_keras.search.trials import (
     NOTHING_TO_TRAIN,
+    VALIDATION_EXPLOSION_FACTOR,
+    DivergenceGuard,
     InfeasibleTrialError,
     TimeLimitTrialError,
+    check_failures,
+    exploded_score,
     is_out_of_memory,
     refit_seconds,
 )
@@ -182,10 +179,20 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 trial, params_reason(num_params, config.max_params), num_params
             )
         batch_size = config.batch_size
+        plan = self._plan(trial, model, data, batch_size, parent_info, num_params)
+        if plan:
+            # Rebuilt afresh (the probe trained it) with the planned schedule.
+            del model
+            keras.utils.clear_session(free_memory=False)
+            keras.utils.set_random_seed(config.seed + int(trial.trial_id or 0))
+            model = self._trial_model(trial, plan["planned_epochs"])
         initial_epoch, num_epochs, inherited = self._epochs(hp, model, parent_info)
+        if plan:
+            num_epochs = plan["planned_epochs"]
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
+        guard = DivergenceGuard()
         fit_callbacks = self._fit_callbacks(
-            trial, data, batch_size, deadline, callbacks
+            trial, data, batch_size, (deadline, guard), callbacks, plan
         )
         started_at = self.budget.elapsed()
         started = time.monotonic()
@@ -194,9 +201,10 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         )
         fit_seconds = time.monotonic() - started
         losses = history.history.get("loss", [])
-        if any(not math.isfinite(v) for v in losses):
+        if guard.reason or any(not math.isfinite(v) for v in losses):
             raise keras_tuner.errors.FailedTrialError(
-                "The training loss became NaN or infinite; try a lower learning rate."
+                f"Stopped: {guard.reason or 'the training loss became NaN or infinite'}"
+                "; try a lower learning rate."
             )
         if not history.history.get(config.objective):
             history = self._score_cut_short(trial, model, data, batch_size, history)
@@ -220,17 +228,24 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "refit_epochs": inherited + best + 1,
             "started_at": round(started_at, 3),
             "peak_rss_mb": peak_rss_mb(),
+            **(plan or {}),
         }
         if getattr(self.oracle, "needs_architectures", False):
             graph = self.hypermodel.graph
             names = tuple(b.name for b in graph.blocks if b not in graph.heads)
             info.update(morph.describe(model, names))
         score = scores[best]
+        if exploded_score(config.objective, score, losses[0] if losses else None):
+            raise keras_tuner.errors.FailedTrialError(
+                f"Stopped: its best {config.objective} ({score:.4g}) is over "
+                f"{VALIDATION_EXPLOSION_FACTOR:g} times its first training loss "
+                f"({losses[0]:.4g}); the model did not learn."
+            )
         if data.folds:
             score, info["fold_scores"] = score_folds(
                 self, trial, data, batch_size, num_epochs, (score, best)
             )
-        info["objectives"] = self._measure_objectives(model, info, data)
+        info["objectives"] = measure_objectives(config, model, info, data)
         latency = info["objectives"].get("latency")
         if config.max_latency_ms is not None and latency > config.max_latency_ms:
             self._infeasible(
@@ -249,6 +264,35 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         # short has a training loss but no validation score).
         metrics = {k: v[best] for k, v in history.history.items() if best < len(v)}
         return {**metrics, config.objective: score}
+
+    def _plan(self, trial, model, data, batch_size, parent_info, num_params):
+        """A trial's epoch plan (`search.costs.plan_trial`), or None.
+
+        A candidate too slow for its least epochs is not trained once another
+        trial has a score (before that, it trains what fits).
+        """
+        config = self.config
+        if (
+            not config.plan_epochs
+            or config.epochs is not None
+            or self.budget.time_limit is None
+            or "tuner/epochs" in trial.hyperparameters.values
+            or not model.trainable_weights
+        ):
+            return None
+        plan = costs.plan_trial(
+            model,
+            data,
+            batch_size,
+            costs.trial_share(
+                self.budget.trial_time_left(), config.refit, config.refit_scale
+            ),
+            parent_epochs=parent_info.get("refit_epochs") if parent_info else None,
+        )
+        shortfall = plan.pop("shortfall", None)
+        if shortfall and self.any_completed():
+            self._infeasible(trial, shortfall, num_params, plan)
+        return plan
 
     def _epochs(self, hp, model, parent_info: dict) -> tuple:
         """`(initial epoch, epochs, epochs the weights carry)` of a trial.
@@ -277,20 +321,36 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             inherited = initial_epoch
         return initial_epoch, num_epochs, inherited
 
-    def _fit_callbacks(self, trial, data, batch_size, deadline, callbacks) -> list:
+    def _fit_callbacks(
+        self, trial, data, batch_size, guards, callbacks, plan=None
+    ) -> list:
         """A trial's callbacks, validation first (the others read its scores).
 
-        Then the deadline, the NaN guard, early stopping (unless the epochs
-        are fixed), TensorBoard and copies of the user's callbacks.
+        Then the deadline and divergence guards (`guards`), early stopping
+        (unless the epochs are fixed; a planned trial trains its planned
+        epochs and keeps its best epoch's weights), TensorBoard and copies of
+        the user's callbacks.
         """
         config = self.config
+        deadline, guard = guards
         fit_callbacks = [
-            EpochValidation(data.validation(batch_size), deadline),
+            EpochValidation(
+                data.validation(batch_size), deadline, data.train(batch_size)
+            ),
             deadline,
-            keras.callbacks.TerminateOnNaN(),
+            guard,
         ]
         fixed = config.epochs is not None
-        if not fixed and "tuner/epochs" not in trial.hyperparameters.values:
+        if plan:
+            fit_callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=config.objective,
+                    mode=config.direction,
+                    patience=plan["planned_epochs"] + 1,
+                    restore_best_weights=True,
+                )
+            )
+        elif not fixed and "tuner/epochs" not in trial.hyperparameters.values:
             fit_callbacks.append(
                 BudgetedEarlyStopping(
                     time_limit=config.time_limit,
@@ -354,7 +414,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 gc.collect()
                 model = self._trial_model(trial)
                 fit_callbacks[0] = EpochValidation(
-                    data.validation(batch_size), fit_callbacks[0].deadline
+                    data.validation(batch_size),
+                    fit_callbacks[0].deadline,
+                    data.train(batch_size),
                 )
 
     def _worth_keeping(self, score: float) -> bool:
@@ -401,24 +463,6 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return history
 
     # -- objectives and constraints ---------------------------------------------
-    def _measure_objectives(self, model, info: dict, data: SearchData) -> dict:
-        """Every objective's value for a trained trial (costs measured here)."""
-        config = self.config
-        names = config.objective_names
-        values = {}
-        for name in names[1:]:
-            if name.startswith("val_"):
-                history = info["history"].get(name, [])
-                index = info["best_index"]
-                values[name] = history[index] if index < len(history) else None
-        if "params" in names:
-            values["params"] = info["num_params"]
-        if "latency" in names or config.max_latency_ms is not None:
-            values["latency"] = measure_latency_ms(model, data.validation_batch())
-        if "size" in names:
-            values["size"] = measure_size_mb(model)
-        return values
-
     def _infeasible(self, trial, reason: str, num_params: int, info=None) -> None:
         """Records why a trial breaks a constraint and ends it as infeasible."""
         info = dict(info or {})
@@ -428,43 +472,45 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def pareto_trials(self) -> list:
         """The completed trials that no other completed trial dominates."""
-        trials, points = [], []
-        for trial in self.oracle.trials.values():
-            if trial.status != TrialStatus.COMPLETED or trial.score is None:
-                continue
-            info = self.store.read(trial.trial_id)
-            vector = objective_vector(
-                trial.score, info.get("objectives", {}), self.config.objectives
-            )
-            if vector is not None:
-                trials.append(trial)
-                points.append(vector)
-        fronts = non_dominated_sort(points)
-        return [trials[i] for i in fronts[0]] if fronts else []
+        return pareto_trials(self.oracle, self.store, self.config.objectives)
 
     # -- checkpoints ------------------------------------------------------------
     def save_model(self, trial_id, model, step=0):
         os.makedirs(self.store.trial_dir(trial_id), exist_ok=True)
         model.save_weights(self.store.weights_path(trial_id))
 
-    def _trial_model(self, trial):
-        """The compiled model a trial trains: built, or morphed from its parent."""
+    def _trial_model(self, trial, epochs: int | None = None):
+        """The compiled model a trial trains: built, or morphed from its parent.
+
+        `epochs`: a planned number of epochs (the schedule's length).
+        """
         hp = trial.hyperparameters
+        hypermodel = (
+            self.hypermodel if epochs is None else self.hypermodel.planned(epochs)
+        )
         if morph.PARENT not in hp.values:
-            return self.hypermodel.build(hp)
+            return hypermodel.build(hp)
         model = self.load_model(self.oracle.trials[hp.values[morph.PARENT]])
         model = morph.apply_operations(
             model, json.loads(hp.values[morph.NEW]), seed=self.config.seed
         )
-        return self.hypermodel.compile(model, hp)
+        return hypermodel.compile(model, hp)
 
-    def build_architecture(self, trial):
-        """A freshly initialised, compiled model of a trial's architecture."""
+    def build_architecture(self, trial, steps_per_epoch: int | None = None):
+        """A freshly initialised, compiled model of a trial's architecture.
+
+        A trial that trained planned epochs gets the same schedule;
+        `steps_per_epoch` stretches it over more data (the refit).
+        """
         hp = trial.hyperparameters
-        model = self.hypermodel.build(hp)
+        hypermodel = self.hypermodel
+        planned = self.store.read(trial.trial_id).get("planned_epochs")
+        if planned:
+            hypermodel = hypermodel.planned(planned, steps_per_epoch)
+        model = hypermodel.build(hp)
         chain = json.loads(hp.values.get(morph.CHAIN, "[]"))
         if chain:
-            model = self.hypermodel.compile(morph.apply_operations(model, chain), hp)
+            model = hypermodel.compile(morph.apply_operations(model, chain), hp)
         return model
 
     def load_model(self, trial):
@@ -549,35 +595,5 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         ]
 
     def _check_failures(self) -> None:
-        """Ends the search after `max_consecutive_failures` failed trials in a row.
-
-        Trials refused for a constraint or stopped by the time limit do not
-        count: they say nothing about whether models train.
-        """
-        limit = self.config.max_consecutive_failures
-        streak = []
-        for trial_id in self.oracle.end_order:
-            trial = self.oracle.trials[trial_id]
-            if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
-                if not _uncounted_failure(trial, self.store.read(trial_id)):
-                    streak.append(trial)
-            else:
-                streak = []
-        if limit and len(streak) >= limit:
-            reasons = "\n".join(
-                f"  trial {t.trial_id}: {last_line(t.message) or t.status}"
-                for t in streak
-            )
-            raise SearchError(
-                f"{len(streak)} trials failed in a row (max_consecutive_failures="
-                f"{limit}), so the search stopped. Reasons:\n{reasons}"
-            )
-
-
-def _uncounted_failure(trial: Any, record: dict) -> bool:
-    """Whether a failed trial was refused or stopped rather than broken."""
-    return (
-        "infeasible" in record
-        or record.get("stopped_by_deadline", False)
-        or ("time limit" in last_line(trial.message))
-    )
+        """Ends the search after `max_consecutive_failures` failed trials in a row."""
+        check_failures(self.oracle, self.store, self.config.max_consecutive_failures)

@@ -7,8 +7,17 @@ A `Screener` builds the model a proposal describes, without training it, to
 - score architectures at initialisation with a zero-cost proxy, so that an
   oracle can propose many candidates and train only the most promising.
 
-The proxy is NASWOT (Mellor et al., "Neural Architecture Search without
-Training", ICML 2021): a minibatch of real training examples is passed through
+Two proxies score candidates:
+
+- "short_training" (low fidelity, the first rung of successive halving):
+  each candidate trains `SHORT_TRAINING_STEPS` steps on training batches and
+  is scored by its loss on the first `SHORT_TRAINING_EXAMPLES` validation
+  examples; only the best candidate trains fully. Image searches with a
+  time limit use it unless told otherwise: their trials are long, so
+  comparing several candidates cheaply first saves a full trial on a poor
+  one.
+- "naswot" (zero cost) is NASWOT (Mellor et al., "Neural Architecture Search
+  without Training", ICML 2021): a minibatch of real training examples is passed through
 the untrained network; each example's binary code is the pattern of its
 rectified units (positive or not) over all hidden layers, and the score is
 the log-determinant of the kernel `K[i, j]` = number of units on which
@@ -32,8 +41,12 @@ from automl_keras.search.oracles.base import values_key
 
 logger = logging.getLogger("automl_keras")
 
-#: Zero-cost proxies by name.
-PROXIES = ("naswot",)
+#: Proxies by name.
+PROXIES = ("naswot", "short_training")
+#: Training steps of a candidate under the "short_training" proxy.
+SHORT_TRAINING_STEPS = 30
+#: Validation examples that score a candidate under "short_training".
+SHORT_TRAINING_EXAMPLES = 512
 
 #: Units per layer kept in the NASWOT codes (a fixed random subset beyond it).
 MAX_UNITS_PER_LAYER = 4096
@@ -75,6 +88,41 @@ def naswot_score(model: keras.Model, batch: Any, seed: int = 0) -> float:
     return float(logdet) if sign > 0 else -math.inf
 
 
+def short_training_score(
+    model: keras.Model,
+    data: Any,
+    batch_size: int,
+    steps: int = SHORT_TRAINING_STEPS,
+    examples: int = SHORT_TRAINING_EXAMPLES,
+) -> float:
+    """Minus the validation loss of `model` after a few training steps.
+
+    Args:
+        model: A compiled model (it is trained: score a throwaway build).
+        data: The search's `SearchData`.
+        batch_size: The training batch size.
+        steps: Training steps.
+        examples: Validation examples that score it.
+
+    Returns:
+        The negated loss (higher is better), or NaN when it is not finite.
+    """
+    with quiet_tracing():
+        model.fit(
+            data.train(batch_size).repeat(),
+            steps_per_epoch=steps,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+        )
+        loss = model.evaluate(
+            data.validation(batch_size).unbatch().take(examples).batch(batch_size),
+            verbose=0,
+            return_dict=True,
+        )["loss"]
+    return -float(loss) if math.isfinite(loss) else math.nan
+
+
 def _hidden_outputs(model: keras.Model) -> list:
     """Symbolic outputs of the model's rectified hidden layers."""
     final = {id(t) for t in model.outputs}
@@ -106,7 +154,10 @@ class Screener:
     Args:
         hypermodel: The `GraphHyperModel` of the search.
         batch: Raw model inputs for a few dozen training examples (the
-            proxy's minibatch); None when no proxy is used.
+            "naswot" minibatch); None when that proxy is not used.
+        data: The search's `SearchData` (the "short_training" proxy trains
+            on it); None when that proxy is not used.
+        batch_size: The training batch size of "short_training".
         max_params: Largest parameter count allowed, or None.
         proxy: A name from `PROXIES`, or None.
         candidates: Distinct proposals scored per trial when `proxy` is set.
@@ -118,6 +169,8 @@ class Screener:
         hypermodel: Any,
         *,
         batch: Any = None,
+        data: Any = None,
+        batch_size: int = 32,
         max_params: int | None = None,
         proxy: str | None = None,
         candidates: int = 8,
@@ -125,6 +178,8 @@ class Screener:
     ):
         self.hypermodel = hypermodel
         self.batch = batch
+        self.data = data
+        self.batch_size = batch_size
         self.max_params = max_params
         self.proxy = proxy
         self.candidates = candidates
@@ -133,27 +188,33 @@ class Screener:
         #: The fewest parameters of any model built so far (None: none built).
         self.smallest_params = None
 
-    def _measure(self, space, values: dict) -> dict:
+    def _measure(self, space, values: dict, proxy: bool = False) -> dict:
+        """`{"params": ...}` of a proposal's model, and `"proxy"` when asked.
+
+        The model is built once per proposal and needed measurement; the
+        proxy (which may train) is computed only when a score is asked for.
+        """
         key = values_key(values)
-        if key in self._cache:
-            return self._cache[key]
+        result = self._cache.get(key)
+        if result is not None and (not proxy or "proxy" in result or not result):
+            return result
+        result = dict(result or {})
         hp = space.copy()
         hp.values = dict(values)
         keras.utils.clear_session(free_memory=False)
         keras.utils.set_random_seed(self.seed)
-        result = {}
         try:
             model = self.hypermodel.build(hp)
         except Exception as error:  # noqa: BLE001 - the trial runner reports it
             logger.debug("Screening could not build %s: %s", values, error)
-            self._cache[key] = result
-            return result
+            self._cache[key] = {}
+            return {}
         result["params"] = int(model.count_params())
         if self.smallest_params is None or result["params"] < self.smallest_params:
             self.smallest_params = result["params"]
-        if self.proxy and self.batch is not None and not self._too_big(result):
+        if proxy and self.proxy and not self._too_big(result):
             try:
-                result["proxy"] = naswot_score(model, self.batch, seed=self.seed)
+                result["proxy"] = self._proxy_score(model)
             except Exception as error:  # noqa: BLE001 - a proxy may not apply
                 logger.debug("No %s score for %s: %s", self.proxy, values, error)
                 result["proxy"] = math.nan
@@ -161,6 +222,16 @@ class Screener:
         gc.collect()
         self._cache[key] = result
         return result
+
+    @property
+    def cheap(self) -> bool:
+        """Whether the proxy costs no training (worth scoring a lone proposal)."""
+        return self.proxy == "naswot"
+
+    def _proxy_score(self, model) -> float:
+        if self.proxy == "short_training":
+            return short_training_score(model, self.data, self.batch_size)
+        return naswot_score(model, self.batch, seed=self.seed)
 
     def _too_big(self, result: dict) -> bool:
         return self.max_params is not None and result["params"] > self.max_params
@@ -176,7 +247,7 @@ class Screener:
 
     def score(self, space, values: dict) -> float:
         """The proxy score of `values`' untrained model (higher is better)."""
-        return float(self._measure(space, values).get("proxy", math.nan))
+        return float(self._measure(space, values, proxy=True).get("proxy", math.nan))
 
 
 def params_reason(num_params: int, max_params: int) -> str:

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 
+import keras
 import keras_tuner
+from keras_tuner.engine.trial import TrialStatus
+
+from automl_keras.errors import SearchError
+from automl_keras.search.progress import last_line
 
 logger = logging.getLogger("automl_keras")
 
@@ -39,6 +45,63 @@ class TimeLimitTrialError(keras_tuner.errors.FailedTrialError):
 
     Not a failure of the model: it does not count among consecutive failures.
     """
+
+
+#: A trial's loss has exploded when it exceeds its first batch's loss this
+#: many times (or is NaN or infinite).
+EXPLOSION_FACTOR = 1e3
+
+
+class DivergenceGuard(keras.callbacks.Callback):
+    """Stops a trial at the batch where its training loss explodes.
+
+    The loss of the first batch is the reference: a running loss more than
+    `EXPLOSION_FACTOR` times larger, or not finite, stops training at once,
+    and `reason` says what happened (the runner then records the trial as
+    failed instead of keeping it).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.reference = None
+        self.reason = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        loss = float(loss)
+        if self.reference is None and math.isfinite(loss):
+            self.reference = max(abs(loss), 1e-8)
+            return
+        if not math.isfinite(loss):
+            self.reason = "the training loss became NaN or infinite"
+        elif self.reference is not None and loss > EXPLOSION_FACTOR * self.reference:
+            self.reason = (
+                f"the training loss exploded (from {self.reference:.4g} to {loss:.4g})"
+            )
+        if self.reason:
+            self.model.stop_training = True
+
+
+#: A trial's validation loss has exploded when it exceeds its first training
+#: loss this many times.
+VALIDATION_EXPLOSION_FACTOR = 1e6
+
+
+def exploded_score(objective: str, score: float, first_loss: float | None) -> bool:
+    """Whether a validation loss is too large to belong to a model that learnt.
+
+    A validation loss `VALIDATION_EXPLOSION_FACTOR` times above the first
+    epoch's training loss (itself about the loss of a blind guess), or not
+    finite, comes from a broken model (losses of 1e13 to 1e30 were seen from
+    backbones far too large for their data), not from overfitting.
+    """
+    if not objective.endswith("loss") or first_loss is None:
+        return False
+    if not math.isfinite(score):
+        return True
+    return score > VALIDATION_EXPLOSION_FACTOR * max(abs(first_loss), 1.0)
 
 
 def refit_epochs(record: dict) -> int:
@@ -78,3 +141,39 @@ def repair_project(project_dir: str) -> None:
         except (OSError, ValueError):
             logger.warning("Removing the unfinished trial folder %s.", entry)
             shutil.rmtree(os.path.join(project_dir, entry), ignore_errors=True)
+
+
+def check_failures(oracle, store, limit: int) -> None:
+    """Ends a search after `limit` failed trials in a row (0: never).
+
+    Trials refused for a constraint or stopped by the time limit do not
+    count: they say nothing about whether models train.
+
+    Raises:
+        SearchError: Listing the reasons of the failures in the streak.
+    """
+    streak = []
+    for trial_id in oracle.end_order:
+        trial = oracle.trials[trial_id]
+        if trial.status in (TrialStatus.FAILED, TrialStatus.INVALID):
+            if not _uncounted_failure(trial, store.read(trial_id)):
+                streak.append(trial)
+        else:
+            streak = []
+    if limit and len(streak) >= limit:
+        reasons = "\n".join(
+            f"  trial {t.trial_id}: {last_line(t.message) or t.status}" for t in streak
+        )
+        raise SearchError(
+            f"{len(streak)} trials failed in a row (max_consecutive_failures="
+            f"{limit}), so the search stopped. Reasons:\n{reasons}"
+        )
+
+
+def _uncounted_failure(trial, record: dict) -> bool:
+    """Whether a failed trial was refused or stopped rather than broken."""
+    return (
+        "infeasible" in record
+        or record.get("stopped_by_deadline", False)
+        or ("time limit" in last_line(trial.message))
+    )

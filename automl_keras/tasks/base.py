@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from automl_keras import reporting
+from automl_keras.blocks.image import names_backbone
 from automl_keras.errors import (
     ConfigurationError,
     DataError,
@@ -27,7 +28,8 @@ from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.search.budget import Budget
 from automl_keras.search.builder import build_tuner
 from automl_keras.search.config import SearchConfig
-from automl_keras.search.data import SearchData, make_dataset
+from automl_keras.search.costs import image_shapes, params_bound
+from automl_keras.search.data import make_dataset
 from automl_keras.search.executors import make_executor
 from automl_keras.search.objectives import parse_objectives
 from automl_keras.search.oracles import check_tuner_name
@@ -38,6 +40,9 @@ from automl_keras.tasks.preparation import DataPreparation, PreparedData
 logger = logging.getLogger("automl_keras")
 
 DEFAULT_MAX_TRIALS = 10
+#: Candidates compared by a short training for each proposal of a planned
+#: (image, time-limited) search.
+SHORT_TRAINING_CANDIDATES = 4
 
 
 class BaseAutoModel(DataPreparation, BaseEstimator):
@@ -228,7 +233,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             sample_weight=sample_weight,
             refit_on_validation_data=refit_on_validation_data,
         )
-        config = self._search_config(prepared.data, epochs, batch_size, verbose)
+        config = self._search_config(prepared, epochs, batch_size, verbose)
         tuner, interrupted = self._search(prepared, config, budget, callbacks)
         head = prepared.graph.heads[0]
         chosen = select(
@@ -245,9 +250,26 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         return self
 
     def _search_config(
-        self, data: SearchData, epochs, batch_size, verbose
+        self, prepared: PreparedData, epochs, batch_size, verbose
     ) -> SearchConfig:
-        """The one configuration every part of the search is built with."""
+        """The one configuration every part of the search is built with.
+
+        With image inputs, trials are sized to the images (`max_params`
+        defaults to `search.costs.params_bound`, unless the graph names a
+        backbone) and, under a time limit, train a planned number of epochs,
+        and proposals are screened by a short training
+        (`SHORT_TRAINING_CANDIDATES` candidates, unless `zero_cost` is given).
+        """
+        data = prepared.data
+        images = image_shapes(data.x_train)
+        max_params = self._max_params
+        if max_params is None and not names_backbone(prepared.graph):
+            max_params = params_bound(images)
+        plan = bool(images) and self.time_limit is not None
+        zero_cost, candidates = self.zero_cost, int(self.zero_cost_candidates)
+        if plan and zero_cost is None:
+            # Long trials: compare a few candidates on a short training first.
+            zero_cost, candidates = "short_training", SHORT_TRAINING_CANDIDATES
         if batch_size is None:
             batch_size = int(
                 min(256, max(32, 2 ** round(math.log2(max(data.num_train, 1) / 200))))
@@ -263,10 +285,10 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             max_epochs=epochs or self.max_epochs,
             batch_size=int(batch_size),
             seed=0 if self.seed is None else int(self.seed),
-            max_params=self._max_params,
+            max_params=max_params,
             max_latency_ms=self.max_latency_ms,
-            zero_cost=self.zero_cost,
-            zero_cost_candidates=int(self.zero_cost_candidates),
+            zero_cost=zero_cost,
+            zero_cost_candidates=candidates,
             max_checkpoints=int(self.max_checkpoints),
             max_consecutive_failures=int(self.max_consecutive_failures),
             tensorboard_dir=self.tensorboard_dir,
@@ -274,6 +296,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             refit=bool(self.refit),
             ensemble_size=int(self.ensemble_size),
             refit_scale=data.refit_scale,
+            plan_epochs=plan,
         )
 
     def _search(self, prepared: PreparedData, config: SearchConfig, budget, callbacks):
@@ -457,13 +480,17 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
                 trial on the Pareto front keep theirs.
 
         Returns:
-            The Keras model.
+            The Keras model. A model with augmentation layers comes wrapped
+            in inference mode (`export.serving_model`), so that calling it
+            directly never augments.
         """
+        from automl_keras.export import export_to, serving_model
+
         self._check_fitted()
         model = self.best_model_ if trial_id is None else self._trial_model(trial_id)
+        # Augmentation layers stay off however the model is called.
+        model = serving_model(model)
         if path is not None:
-            from automl_keras.export import export_to
-
             export_to(model, path, format)
         return model
 

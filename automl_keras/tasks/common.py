@@ -52,8 +52,11 @@ CONSTRAINT_ARGS_DOC = """
             infeasible after training (None: no limit).
         zero_cost: "naswot" scores `zero_cost_candidates` proposals per trial
             at initialisation (no training) and trains the best-scoring one;
-            the leaderboard reports the proxy's Spearman correlation with
-            the trained scores. None (default) trains every proposal.
+            "short_training" scores them by their validation loss after a
+            few dozen training steps (low fidelity). The leaderboard reports
+            the proxy's Spearman correlation with the trained scores. None
+            (default) trains every proposal, except in image searches with a
+            `time_limit`, which use "short_training" with 4 candidates.
         zero_cost_candidates: Proposals scored per trial with `zero_cost`.
 """
 

@@ -16,17 +16,39 @@ from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
 if TYPE_CHECKING:
     import keras_tuner
 
+#: The training recipe of image trials (Loshchilov & Hutter's AdamW with a
+#: linear warm-up and cosine decay over the planned epochs).
+_IMAGE_RECIPE = {
+    "optimizer": "adamw",
+    "learning_rate": 3e-3,
+    "weight_decay": 1e-2,
+    "learning_rate_schedule": "cosine",
+}
+#: Conv-BatchNorm-ReLU stages sized to the images (`ConvBlock`'s default
+#: number of stages), with in-model augmentation (translation, rotation and
+#: zoom; no flips: digits and text do not allow them).
 _IMAGE_FIRST_TRIALS = [
-    {"image_block/block_type": "vanilla", "image_block/augment": False},
-    {"image_block/block_type": "vanilla", "image_block/augment": True},
+    {
+        "image_block/block_type": "vanilla",
+        "image_block/augment": True,
+        "image_block_vanilla/dropout": 0.0,
+        "image_block_augmentation/horizontal_flip": False,
+        **_IMAGE_RECIPE,
+    },
     {
         "image_block/block_type": "vanilla",
         "image_block/augment": True,
         "image_block_vanilla/filters": 64,
-        "image_block_vanilla/num_blocks": 3,
+        "image_block_vanilla/dropout": 0.25,
+        "image_block_augmentation/horizontal_flip": False,
+        **_IMAGE_RECIPE,
     },
-    {"image_block/block_type": "resnet", "image_block/augment": True},
-    {"image_block/block_type": "efficientnet", "image_block/augment": True},
+    {
+        "image_block/block_type": "vanilla",
+        "image_block/augment": False,
+        "image_block_vanilla/dropout": 0.25,
+        **_IMAGE_RECIPE,
+    },
 ]
 
 
@@ -47,7 +69,11 @@ class _ImageTask(BaseAutoModel):
             trials = [
                 t for t in trials if t["image_block/block_type"] == self.block_type
             ]
-        return [dict(t) for t in trials]
+        # The stages end on a map of about 4x4, whose layout matters (where a
+        # digit's strokes are): flattened, not averaged.
+        head = self._make_graph().heads[0]
+        reduction = {f"{head.name}/reduction_type": "flatten"}
+        return [{**t, **reduction} for t in trials]
 
 
 class ImageClassifier(ClassifierMixin, _ImageTask):
@@ -57,6 +83,15 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
     channels)` (uint8 pixels or floats), or a `tf.data.Dataset` of `(image,
     label)`; `y` holds labels (ints, strings, bools), one-hot rows or
     multi-label 0/1 rows.
+
+    The search is sized to the images and the budget (docs/images.md):
+    trials are bounded in parameters by the image size
+    (`search.costs.params_bound`) unless `max_params` or a backbone is
+    given; backbones are candidates on images of at least 32 pixels a side;
+    under a `time_limit` each trial trains the epochs that fit its share of
+    the time left, measured on a few steps first. `ensemble_size` defaults
+    to 3: the best three trials are averaged when that beats the best one on
+    validation data (and only then).
 
     Args:
         num_classes: Number of classes (inferred when None).
@@ -90,7 +125,7 @@ class ImageClassifier(ClassifierMixin, _ImageTask):
         max_epochs: int = 100,
         max_checkpoints: int = 3,
         max_consecutive_failures: int = 3,
-        ensemble_size: int = 1,
+        ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
         max_model_size: int | None = None,
@@ -114,6 +149,8 @@ class ImageRegressor(RegressorMixin, _ImageTask):
     """Searches an image regression model.
 
     `x` as for `ImageClassifier`; `y` holds one or several numbers per image.
+    The search is sized to the images and the budget as for
+    `ImageClassifier`.
 
     Args:
         output_dim: Values per image (inferred when None).
@@ -143,7 +180,7 @@ class ImageRegressor(RegressorMixin, _ImageTask):
         max_epochs: int = 100,
         max_checkpoints: int = 3,
         max_consecutive_failures: int = 3,
-        ensemble_size: int = 1,
+        ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
         max_model_size: int | None = None,

@@ -208,3 +208,113 @@ class TestBadImageInput:
             images,
             labels,
         )
+
+
+class TestSizedImageSearch:
+    """Searches sized to the images and the time left (cost-aware proposals)."""
+
+    def test_four_two_epoch_trials_on_8x8_digits(self, tmp_path):
+        from sklearn.datasets import load_digits
+
+        from automl_keras.search import costs
+
+        digits = load_digits()
+        images, labels = digits.images.astype("uint8"), digits.target
+        cut = 1437
+        clf = ak.ImageClassifier(max_trials=4, seed=0, directory=tmp_path)
+        clf.fit(images[:cut], labels[:cut], epochs=2, verbose=0)
+        accuracy = (clf.predict(images[cut:]) == labels[cut:]).mean()
+        assert accuracy >= 0.90
+        board = clf.leaderboard()
+        assert (board["status"] == "COMPLETED").all()
+        assert (board["num_params"] <= costs.MIN_PARAMS_BOUND).all()
+        assert set(board["image_block/block_type"]) == {"vanilla"}
+
+    def test_backbones_are_candidates_only_on_large_enough_images(self):
+        from automl_keras.blocks.image import BACKBONE_MIN_SIDE, ImageBlock
+
+        def block_types(side):
+            hp = keras_tuner.HyperParameters()
+            hp.values["image_block/block_type"] = "vanilla"
+            ImageBlock(name="image_block").build(hp, [keras.Input((side, side, 3))])
+            return hp.get_config()["space"][1]["config"]["values"]
+
+        assert block_types(BACKBONE_MIN_SIDE - 1) == ["vanilla"]
+        assert block_types(BACKBONE_MIN_SIDE) == [
+            "vanilla",
+            "resnet",
+            "xception",
+            "efficientnet",
+        ]
+
+    def test_the_size_bound_is_left_out_when_the_user_names_a_backbone(self):
+        from automl_keras.blocks.image import names_backbone
+
+        assert not names_backbone(ak.ImageClassifier()._make_graph())
+        assert names_backbone(ak.ImageClassifier(block_type="resnet")._make_graph())
+        image = ak.ImageInput()
+        graph = ak.AutoModel(
+            inputs=image, outputs=ak.ClassificationHead()(ak.ResNetBlock()(image))
+        )._make_graph()
+        assert names_backbone(graph)
+
+    def test_conv_stages_are_sized_to_the_images(self):
+        from automl_keras.blocks.core import default_stages
+
+        assert default_stages((8, 8)) == 1
+        assert default_stages((16, 20)) == 2
+        assert default_stages((28, 28)) == 3
+        assert default_stages((224, 224)) == 3
+        assert default_stages((50,)) == 2
+
+    def test_trials_train_their_planned_epochs(self, tmp_path):
+        images, labels = image_data(60)
+        clf = ak.ImageClassifier(
+            max_trials=1, time_limit=60, seed=0, directory=tmp_path
+        )
+        clf.fit(images, labels, verbose=0)
+        board = clf.leaderboard()
+        trial = board.iloc[0]
+        assert trial["planned_epochs"] >= 3
+        assert trial["epochs"] == trial["planned_epochs"]
+        assert trial["flops"] > 0
+        # The refit trains to the best epoch, its schedule stretched over the
+        # planned epochs of all 60 images (2 batches of 32 per epoch).
+        assert clf.refit_
+        assert len(clf.history_["loss"]) <= trial["planned_epochs"]
+        schedule = clf.best_model_.optimizer._learning_rate
+        assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+        assert (
+            schedule.decay_steps + schedule.warmup_steps == 2 * trial["planned_epochs"]
+        )
+
+    def test_a_candidate_too_slow_for_the_time_left_is_not_trained(
+        self, tmp_path, monkeypatch
+    ):
+        from automl_keras.search import costs
+
+        shares = iter([1e4])
+        monkeypatch.setattr(
+            costs, "trial_share", lambda *args, **kwargs: next(shares, 0.0)
+        )
+        images, labels = image_data(60)
+        clf = ak.ImageClassifier(
+            max_trials=2, time_limit=120, seed=0, directory=tmp_path
+        )
+        clf.fit(images, labels, verbose=0)
+        board = clf.leaderboard().set_index("trial_id")
+        assert board.loc["0", "status"] == "COMPLETED"
+        assert board.loc["1", "status"] == "INFEASIBLE"
+        assert "needed for 3 epochs" in board.loc["1", "message"]
+
+    def test_proposals_are_screened_by_a_short_training(self, tmp_path):
+        images, labels = image_data(60)
+        clf = ak.ImageClassifier(
+            max_trials=4, tuner="greedy", time_limit=90, seed=0, directory=tmp_path
+        )
+        clf.fit(images, labels, verbose=0)
+        board = clf.leaderboard().set_index("trial_id")
+        # The three first trials are not screened; the proposal after them is
+        # the best of 4 candidates after a few dozen training steps.
+        assert board.loc[["0", "1", "2"], "zero_cost_score"].isna().all()
+        assert board.loc["3", "zero_cost_score"] < 0

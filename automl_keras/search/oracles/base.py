@@ -210,9 +210,17 @@ class BudgetedOracle:
                 if response and response["status"] != (TrialStatus.RUNNING)
                 else {"status": TrialStatus.STOPPED, "values": None}
             )
-        if not screener.proxy:
+        cheap = getattr(screener, "cheap", True)
+        if not screener.proxy or (len(candidates) == 1 and not cheap):
+            # A lone candidate is scored only when that costs nothing.
             return {"status": TrialStatus.RUNNING, "values": candidates[0]}
-        scores = [screener.score(self.hyperparameters, v) for v in candidates]
+        # Scoring stops when the screening allowance is spent (the proxy may
+        # train each candidate); the first candidate is always scored.
+        scores = []
+        for values in candidates:
+            if scores and time.monotonic() - started > allowance:
+                break
+            scores.append(screener.score(self.hyperparameters, values))
         order = [s if math.isfinite(s) else -math.inf for s in scores]
         best = int(np.argmax(order))
         self.proxy_scores[trial_id] = scores[best]
