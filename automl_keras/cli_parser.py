@@ -51,7 +51,17 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_demo(commands, runs["demo"])
+    fit = _add_fit(commands, runs["fit"])
+    _add_search_arguments(fit)
+    _add_predict(commands, runs["predict"])
+    _add_leaderboard(commands, runs["leaderboard"])
+    _add_export(commands, runs["export"])
+    return parser
 
+
+def _add_demo(commands, run) -> None:
+    """`demo`: a small real search on scikit-learn's digits."""
     demo = commands.add_parser(
         "demo",
         help="run a small real search on scikit-learn's digits",
@@ -67,8 +77,11 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
     demo.add_argument(
         "--verbose", type=int, default=1, help="0 silent, 1 one line per trial"
     )
-    demo.set_defaults(run=runs["demo"])
+    demo.set_defaults(run=run)
 
+
+def _add_fit(commands, run) -> argparse.ArgumentParser:
+    """`fit`: its data and task arguments (the search's come after)."""
     fit = commands.add_parser(
         "fit",
         help="search a model for a table, a text column, a time series or images",
@@ -122,6 +135,12 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
     fit.add_argument("--lookback", type=int, default=None, help="timeseries: window")
     fit.add_argument("--horizon", type=int, default=1, help="timeseries: steps ahead")
     fit.add_argument("--date-column", default=None, help="timeseries: date column")
+    fit.set_defaults(run=run)
+    return fit
+
+
+def _add_search_arguments(fit) -> None:
+    """`fit`'s search arguments: budget, tuner, constraints, output."""
     fit.add_argument(
         "--time-limit",
         type=float,
@@ -166,8 +185,10 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
         default=1,
         help="0 silent, 1 one line per trial (default), 2 also Keras progress bars",
     )
-    fit.set_defaults(run=runs["fit"])
 
+
+def _add_predict(commands, run) -> None:
+    """`predict`: a submission file from a saved estimator."""
     predict = commands.add_parser(
         "predict",
         help="predict with a saved estimator and write a submission file",
@@ -201,8 +222,11 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
         help="classifiers: write class probabilities (binary: one column, the "
         "probability of the second class in sorted order) instead of labels",
     )
-    predict.set_defaults(run=runs["predict"])
+    predict.set_defaults(run=run)
 
+
+def _add_leaderboard(commands, run) -> None:
+    """`leaderboard`: a saved search's trials."""
     board = commands.add_parser(
         "leaderboard",
         help="print a saved search's trials",
@@ -210,8 +234,11 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
         "best first: score, epochs, seconds, parameters and hyperparameters.",
     )
     board.add_argument("model", help="folder written by `fit`")
-    board.set_defaults(run=runs["leaderboard"])
+    board.set_defaults(run=run)
 
+
+def _add_export(commands, run) -> None:
+    """`export`: a saved estimator's model in a serving format."""
     export = commands.add_parser(
         "export",
         help="export a saved estimator's model",
@@ -232,5 +259,4 @@ def make_parser(runs: dict) -> argparse.ArgumentParser:
         default=None,
         help="default: model.keras, model/ or model.tflite by format",
     )
-    export.set_defaults(run=runs["export"])
-    return parser
+    export.set_defaults(run=run)

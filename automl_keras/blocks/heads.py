@@ -64,13 +64,7 @@ class ClassificationHead(_DenseHead):
         loss: Any = None,
         metrics: Any = None,
     ):
-        super().__init__(
-            dropout=dropout,
-            name=name,
-            loss_weight=loss_weight,
-            loss=loss,
-            metrics=metrics,
-        )
+        super().__init__(dropout, name, loss_weight, loss, metrics)
         self.num_classes = num_classes
         self.multi_label = multi_label
 
@@ -166,13 +160,7 @@ class RegressionHead(_DenseHead):
         loss: Any = None,
         metrics: Any = None,
     ):
-        super().__init__(
-            dropout=dropout,
-            name=name,
-            loss_weight=loss_weight,
-            loss=loss,
-            metrics=metrics,
-        )
+        super().__init__(dropout, name, loss_weight, loss, metrics)
         self.output_dim = output_dim
 
     def analyse(self, y, *, argument: str = "y"):
