@@ -11,161 +11,29 @@ downloaded) initialises the embeddings of the sequence blocks.
 from __future__ import annotations
 
 import keras
-from keras_tuner.engine.hyperparameters import HyperParameter
 
-from automl_keras.blocks.core import DenseBlock, recurrent_layers
-from automl_keras.data.text import (
-    DEFAULT_STANDARDIZE,
-    STANDARDIZE,
-    check_word_vectors,
-    embedding_matrix,
+from automl_keras.blocks.core import recurrent_layers
+from automl_keras.blocks.ngrams import BagOfNgramsBlock
+from automl_keras.blocks.tokens import (
+    TokenizingBlock,
+    check_max_tokens,
+    text_features,
 )
+from automl_keras.data.text import check_word_vectors, embedding_matrix
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.block import Block, check_option
-from automl_keras.graph.node import TextFeatures
 from automl_keras.graph.registry import register
 
 
-def _text_features(block: Block, inputs: list) -> TextFeatures:
-    if len(inputs) != 1 or not isinstance(inputs[0], TextFeatures):
-        raise ConfigurationError(
-            f"{block.name} tokenises raw text: connect it to exactly one TextInput. "
-            f"Received {len(inputs)} input(s) of types "
-            f"{[type(i).__name__ for i in inputs]}."
-        )
-    return inputs[0]
-
-
-def check_max_tokens(max_tokens) -> None:
-    """Raises ConfigurationError unless `max_tokens` is None or a positive int.
-
-    A KerasTuner hyperparameter object passes (its values are searched).
-    """
-    if isinstance(max_tokens, HyperParameter):
-        return
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise ConfigurationError(
-            "max_tokens must be a positive integer or None (searched). Received: "
-            f"max_tokens={max_tokens!r}."
-        )
-
-
-class _TextBlock(Block):
-    """Shared tokenisation of the text blocks.
-
-    Args:
-        standardize: `TextVectorization` standardisation
-            ("lower_and_strip_punctuation" or "lower"); searched when None.
-        max_tokens: Vocabulary size; searched among sizes up to the training
-            vocabulary's when None.
-        name: The block's name.
-    """
-
-    def __init__(
-        self,
-        standardize: str | None = None,
-        max_tokens: int | None = None,
-        name: str | None = None,
-    ):
-        super().__init__(name)
-        check_option("standardize", standardize, STANDARDIZE)
-        check_max_tokens(max_tokens)
-        self.standardize = standardize
-        self.max_tokens = max_tokens
-
-    def _vectorize(self, hp, features: TextFeatures, *, ngrams=None, **kwargs):
-        """Token ids or vectors of the raw strings, and the vocabulary used."""
-        source = features.source
-        standardize = self.choice(
-            hp, "standardize", list(STANDARDIZE), default=DEFAULT_STANDARDIZE
-        )
-        sizes = source.profile.vocabulary_sizes(ngrams)
-        max_tokens = self.choice(
-            hp, "max_tokens", sizes, default=sizes[min(2, len(sizes) - 1)]
-        )
-        vocabulary = source.vocabulary(standardize, ngrams).top(max_tokens)
-        if kwargs.get("output_mode") == "tf_idf":
-            kwargs["idf_weights"] = vocabulary.idf
-        layer = keras.layers.TextVectorization(
-            standardize=standardize,
-            ngrams=ngrams,
-            vocabulary=vocabulary.tokens,
-            name=f"{self.name}_vectorize",
-            **kwargs,
-        )
-        return layer(features.strings), vocabulary, standardize
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "standardize": self.standardize,
-            "max_tokens": self.max_tokens,
-        }
-
-
-@register
-class BagOfNgramsBlock(_TextBlock):
-    """Bag of n-grams (TF-IDF, counts or presence) into a multilayer perceptron.
-
-    A hard baseline on short texts.
-
-    Args:
-        ngrams: Largest n-gram size, 1 or 2; searched when None.
-        output_mode: "tf_idf", "count" or "multi_hot"; searched when None.
-        normalize: L2-normalise each text's vector; searched when None.
-        standardize: `TextVectorization` standardisation; searched when None.
-        max_tokens: Vocabulary size; searched when None.
-        name: The block's name.
-    """
-
-    def __init__(
-        self,
-        ngrams: int | None = None,
-        output_mode: str | None = None,
-        normalize: bool | None = None,
-        standardize: str | None = None,
-        max_tokens: int | None = None,
-        name: str | None = None,
-    ):
-        super().__init__(standardize, max_tokens, name)
-        check_option("ngrams", ngrams, (1, 2, 3))
-        check_option("output_mode", output_mode, ("tf_idf", "count", "multi_hot"))
-        self.ngrams = ngrams
-        self.output_mode = output_mode
-        self.normalize = normalize
-
-    def build(self, hp, inputs):
-        features = _text_features(self, inputs)
-        ngrams = self.choice(hp, "ngrams", [1, 2], default=2)
-        output_mode = self.choice(
-            hp, "output_mode", ["tf_idf", "count", "multi_hot"], default="tf_idf"
-        )
-        normalize = self.choice(hp, "normalize", [True, False], default=True)
-        x, _, _ = self._vectorize(
-            hp, features, ngrams=ngrams if ngrams > 1 else None, output_mode=output_mode
-        )
-        x = keras.ops.cast(x, "float32")  # counts and presence come as integers
-        if normalize:
-            x = keras.layers.UnitNormalization(name=f"{self.name}_l2")(x)
-        return DenseBlock(name=f"{self.name}_mlp", ensemble_size=1).build(hp, [x])
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "ngrams": self.ngrams,
-            "output_mode": self.output_mode,
-            "normalize": self.normalize,
-        }
-
-
-class _SequenceBlock(_TextBlock):
+class _SequenceBlock(TokenizingBlock):
     """Token ids of a searched length, then a (pretrained or fresh) embedding.
 
     Args:
         embedding_dim: Embedding size; searched when None (taken from the
             file when `word_vectors` is given).
-        word_vectors: Path of a local GloVe-format word-vector file whose
-            vectors initialise the embedding, or None.
+        word_vectors: Path of a local GloVe-format word-vector file, or
+            "glove-6b-50d" (the `vectors` extra), whose vectors initialise
+            the embedding, or None.
         dropout: Dropout rate; searched when None.
         standardize: `TextVectorization` standardisation; searched when None.
         max_tokens: Vocabulary size; searched when None.
@@ -173,10 +41,13 @@ class _SequenceBlock(_TextBlock):
 
     The number of tokens per text (`sequence_length`: longer texts are cut,
     shorter ones padded) is searched among the 90th and 99th percentiles of
-    the training texts' lengths.
+    the training texts' lengths, and so is `word_dropout`, the rate at which
+    whole tokens are dropped while training (0, 0.1 or 0.2).
     """
 
     mask_zero = True
+    #: Whether `word_dropout` (dropping whole tokens while training) is searched.
+    word_dropout = True
 
     def __init__(
         self,
@@ -195,7 +66,7 @@ class _SequenceBlock(_TextBlock):
 
     def _embed(self, hp, inputs, dims=(64, 128, 256), default_dim=128):
         """`(embedded tokens, token ids, sequence length)`."""
-        features = _text_features(self, inputs)
+        features = text_features(self, inputs)
         lengths = features.source.profile.sequence_lengths()
         length = hp.Choice(
             self.hp_name("sequence_length"), lengths, default=lengths[-1]
@@ -218,6 +89,16 @@ class _SequenceBlock(_TextBlock):
         x = layer(ids)
         if matrix is not None:
             layer.embeddings.assign(matrix)
+        if self.word_dropout:
+            # Drops whole tokens (their vectors) while training, so the model
+            # cannot lean on a few words.
+            rate = hp.Choice(self.hp_name("word_dropout"), [0.0, 0.1, 0.2], default=0.0)
+            if rate:
+                x = keras.layers.Dropout(
+                    rate,
+                    noise_shape=(None, length, 1),
+                    name=f"{self.name}_word_dropout",
+                )(x)
         return x, ids, length
 
     def _dropout(self, hp, x, default=0.25):
@@ -249,12 +130,13 @@ class Embedding(_SequenceBlock):
             vectors pass `word_vectors` (nothing is downloaded).
         embedding_dim: Embedding size; searched when None.
         dropout: Dropout on the vectors; searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
         name: The block's name.
     """
 
     # Blocks after it need not support masks.
     mask_zero = False
+    word_dropout = False
 
     def __init__(
         self,
@@ -299,7 +181,7 @@ class TextCNNBlock(_SequenceBlock):
         kernel_size: Convolution width; searched when None.
         num_layers: Convolutions (max pooling between them); searched when None.
         embedding_dim: Embedding size; searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
         dropout: Dropout rate; searched when None.
         standardize: `TextVectorization` standardisation; searched when None.
         max_tokens: Vocabulary size; searched when None.
@@ -361,7 +243,7 @@ class TextRNNBlock(_SequenceBlock):
         num_layers: Stacked recurrent layers; searched when None.
         bidirectional: Read the text both ways; searched when None.
         embedding_dim: Embedding size; searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
         dropout: Dropout rate; searched when None.
         standardize: `TextVectorization` standardisation; searched when None.
         max_tokens: Vocabulary size; searched when None.
@@ -418,7 +300,7 @@ class TransformerBlock(_SequenceBlock):
         ff_dim: Hidden units of the feed-forward networks; searched when None.
         num_layers: Encoder layers; searched when None.
         embedding_dim: Embedding size; searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
         dropout: Dropout rate; searched when None.
         standardize: `TextVectorization` standardisation; searched when None.
         max_tokens: Vocabulary size; searched when None.
@@ -498,8 +380,9 @@ class TextBlock(Block):
         block_type: "ngram" (`BagOfNgramsBlock`), "cnn" (`TextCNNBlock`), "rnn"
             (`TextRNNBlock`) or "transformer" (`TransformerBlock`); searched
             when None.
-        word_vectors: Path of a local GloVe-format word-vector file for the
-            sequence blocks' embeddings, or None.
+        word_vectors: Path of a local GloVe-format word-vector file, or
+            "glove-6b-50d" (the `vectors` extra), for the sequence blocks'
+            embeddings, or None.
         max_tokens: Vocabulary size of every text block; searched among sizes
             up to the training vocabulary's when None.
         name: The block's name.

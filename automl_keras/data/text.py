@@ -12,6 +12,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from automl_keras.data.vectors import (
+    PACKAGED,
+    check_packaged,
+    is_packaged,
+    load_packaged,
+)
 from automl_keras.errors import ConfigurationError, DataError
 
 #: Standardisations searched by the text blocks (names of `TextVectorization`).
@@ -39,25 +45,49 @@ class Vocabulary:
         return Vocabulary(self.tokens[:max_tokens], self.idf[:max_tokens])
 
 
+def tokenizer(
+    standardize: str,
+    ngrams,
+    split: str = "whitespace",
+    vocabulary: list | None = None,
+):
+    """A `TextVectorization` layer giving ragged token ids.
+
+    Args:
+        standardize: A `TextVectorization` standardisation.
+        ngrams: Largest n-gram size, a tuple of sizes, or None (words only).
+        split: "whitespace" (words) or "character".
+        vocabulary: Known tokens, or None to adapt the layer.
+    """
+    import keras
+
+    return keras.layers.TextVectorization(
+        standardize=standardize,
+        split=split,
+        ngrams=ngrams,
+        vocabulary=vocabulary,
+        output_mode="int",
+        ragged=True,
+    )
+
+
 def build_vocabulary(
-    texts: np.ndarray, standardize: str, ngrams: int | None
+    texts: np.ndarray, standardize: str, ngrams, split: str = "whitespace"
 ) -> tuple[Vocabulary, np.ndarray]:
     """The vocabulary of `texts` and the number of tokens of each text.
 
     Args:
         texts: 1-D object array of strings.
         standardize: A `TextVectorization` standardisation.
-        ngrams: Largest n-gram size (None: words only).
+        ngrams: Largest n-gram size, a tuple of sizes, or None (words only).
+        split: "whitespace" (words) or "character" (character n-grams).
 
     Returns:
         `(vocabulary, lengths)`; lengths count the tokens (with n-grams) per text.
     """
-    import keras
     import tensorflow as tf
 
-    layer = keras.layers.TextVectorization(
-        standardize=standardize, ngrams=ngrams, output_mode="int", ragged=True
-    )
+    layer = tokenizer(standardize, ngrams, split)
     layer.adapt(tf.constant(texts, dtype=tf.string), batch_size=_CHUNK)
     tokens = layer.get_vocabulary()[2:]  # drop padding and OOV
     if not tokens:
@@ -151,14 +181,22 @@ def _round_length(value: float) -> int:
 
 
 def check_word_vectors(path) -> None:
-    """Raises ConfigurationError unless `path` is a readable word-vector file."""
+    """Raises ConfigurationError unless `path` names installed vectors or a file.
+
+    `path` is a name from `data.vectors.PACKAGED` ("glove-6b-50d", whose
+    package must be installed) or the path of a readable word-vector file.
+    """
     if path is None:
+        return
+    if is_packaged(path):
+        check_packaged(path)
         return
     if not isinstance(path, str | os.PathLike) or not os.path.isfile(path):
         raise ConfigurationError(
             "word_vectors must be the path of a local word-vector text file (GloVe "
-            "format: one `token v1 v2 ...` line per token); nothing is downloaded. "
-            f"Received: word_vectors={path!r}."
+            "format: one `token v1 v2 ...` line per token) or the name of "
+            f"installed vectors ({', '.join(sorted(PACKAGED))}); nothing is "
+            f"downloaded. Received: word_vectors={path!r}."
         )
 
 
@@ -167,7 +205,8 @@ def load_word_vectors(path, tokens) -> tuple[dict, int]:
 
     Args:
         path: The file: `token v1 ... vd` per line; a word2vec `count dim`
-            header line is skipped.
+            header line is skipped. Or the name of installed vectors
+            (`data.vectors`).
         tokens: The tokens to keep (a set); others are not held in memory.
 
     Returns:
@@ -177,6 +216,8 @@ def load_word_vectors(path, tokens) -> tuple[dict, int]:
         DataError: If a line does not have the file's dimension.
     """
     check_word_vectors(path)
+    if is_packaged(path):
+        return load_packaged(path, tokens)
     vectors, dim = {}, None
     with open(path, encoding="utf-8", errors="replace") as file:
         for number, line in enumerate(file, start=1):
@@ -204,6 +245,80 @@ def load_word_vectors(path, tokens) -> tuple[dict, int]:
     if dim is None:
         raise DataError(f"The word-vector file {os.fspath(path)!r} has no vectors.")
     return vectors, dim
+
+
+def indicator_columns(target) -> np.ndarray | None:
+    """Classification targets as 0/1 columns (one per class), else None.
+
+    Class indices (a vector of small non-negative integers) become one-hot
+    columns; one-hot and multi-label rows are kept; anything else (numbers
+    to regress) gives None.
+    """
+    y = np.asarray(target)
+    if y.ndim == 2 and y.size and np.isin(y, (0, 1)).all():
+        return y.astype(bool)
+    if (
+        y.ndim == 1
+        and y.size
+        and np.issubdtype(y.dtype, np.number)
+        and np.all(y == np.round(y))
+        and y.min() >= 0
+        and y.max() < 1000
+    ):
+        return np.eye(int(y.max()) + 1, dtype=bool)[y.astype(int)]
+    return None
+
+
+def nb_weights(
+    texts: np.ndarray,
+    vocabulary: Vocabulary,
+    indicators: np.ndarray,
+    standardize: str,
+    ngrams,
+    split: str = "whitespace",
+    alpha: float = 1.0,
+) -> np.ndarray:
+    """Naive Bayes log-count ratios of the tokens, as one weight per token.
+
+    The NBSVM idea (Wang & Manning, "Baselines and Bigrams", ACL 2012): with
+    `p_c` the number of class-`c` texts holding each token (plus `alpha`) and
+    `q_c` the same over the other classes, `r_c = log(p_c / |p_c|_1) -
+    log(q_c / |q_c|_1)` says how much a token tells class `c` apart. The
+    weight of a token is its largest `|r_c|` over the classes (for two
+    classes, `|r|`): multiplied into the bag of n-grams, it scales up the
+    tokens that discriminate before the network sees them.
+
+    Args:
+        texts: The training texts (1-D object array of strings).
+        vocabulary: The tokens to weigh.
+        indicators: `(texts, classes)` 0/1 class membership
+            (`indicator_columns`).
+        standardize, ngrams, split: The tokenisation of `vocabulary`.
+        alpha: Smoothing count.
+
+    Returns:
+        float32 weights, one per token of `vocabulary`.
+    """
+    import tensorflow as tf
+
+    layer = tokenizer(standardize, ngrams, split, vocabulary=vocabulary.tokens)
+    size = len(vocabulary.tokens) + 2
+    counts = np.zeros((indicators.shape[1], size), dtype=np.float64)
+    for start in range(0, len(texts), _CHUNK):
+        ids = layer(tf.constant(texts[start : start + _CHUNK], dtype=tf.string))
+        rows = ids.value_rowids().numpy().astype(np.int64)
+        pairs = np.unique(rows * size + ids.flat_values.numpy().astype(np.int64))
+        rows, tokens = pairs // size, pairs % size
+        members = indicators[start + rows]
+        for c in range(indicators.shape[1]):
+            counts[c] += np.bincount(tokens[members[:, c]], minlength=size)
+    counts = counts[:, 2:]
+    others = counts.sum(axis=0, keepdims=True) - counts + alpha
+    counts = counts + alpha
+    ratios = np.log(counts / counts.sum(axis=1, keepdims=True)) - np.log(
+        others / others.sum(axis=1, keepdims=True)
+    )
+    return np.abs(ratios).max(axis=0).astype("float32")
 
 
 def embedding_matrix(

