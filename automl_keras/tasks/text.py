@@ -27,7 +27,24 @@ _TEXT_FIRST_TRIALS = [
         "text_block_ngram_mlp/units_0": 64,
         "text_block_ngram_mlp/dropout": 0.5,
     },
+    {
+        "text_block/block_type": "ngram",
+        "text_block_ngram/analyzer": "char",
+        "text_block_ngram/output_mode": "tf_idf",
+        "text_block_ngram_mlp/num_layers": 1,
+        "text_block_ngram_mlp/units_0": 64,
+        "text_block_ngram_mlp/dropout": 0.5,
+    },
     {"text_block/block_type": "cnn"},
+    {
+        "text_block/block_type": "ngram",
+        "text_block_ngram/ngrams": 2,
+        "text_block_ngram/output_mode": "tf_idf",
+        "text_block_ngram/nb_weighting": True,
+        "text_block_ngram_mlp/num_layers": 1,
+        "text_block_ngram_mlp/units_0": 64,
+        "text_block_ngram_mlp/dropout": 0.5,
+    },
     {"text_block/block_type": "rnn"},
     {"text_block/block_type": "transformer"},
     {
@@ -57,6 +74,9 @@ _TEXT_DOC = """
 
 
 class _TextTask(BaseAutoModel):
+    #: Whether the targets are classes (Naive Bayes weights apply).
+    _classifies = True
+
     def _head(self):
         raise NotImplementedError
 
@@ -77,6 +97,9 @@ class _TextTask(BaseAutoModel):
                 for t in trials
                 if t["text_block/block_type"] == self.block_type
             ]
+        if not self._classifies:
+            # Naive Bayes weights need classes.
+            trials = [t for t in trials if "text_block_ngram/nb_weighting" not in t]
         return [dict(t) for t in trials]
 
 
@@ -160,6 +183,8 @@ class TextRegressor(RegressorMixin, _TextTask):
         text_column: The text column of a DataFrame with several columns.
 """
     )
+
+    _classifies = False
 
     def __init__(
         self,
