@@ -80,7 +80,8 @@ def test_child_starts_from_parent_function(tmp_path):
     # The operations the search samples preserve the trained model's function.
     frame, _ = _frame(40, seed=1)
     inputs = clf._model_inputs(clf.graph_, [frame])
-    parent = clf.best_model_
+    # The parent trial's own model (the served one may average several).
+    parent = clf.export_model(trial_id=child[morph.PARENT])
     info = morph.describe(parent, ("dense_block", "structured_data_block"))
     rng = random.Random(0)
     for _ in range(5):
