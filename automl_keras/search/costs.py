@@ -41,6 +41,9 @@ MIN_PLANNED_EPOCHS = 3
 MAX_PLANNED_EPOCHS = 50
 #: Timed training steps of the probe (after one untimed step that traces).
 PROBE_STEPS = 5
+#: Candidates compared by a short training for each proposal of a planned
+#: (image, time-limited) search.
+SHORT_TRAINING_CANDIDATES = 4
 #: A validation step costs about this share of a training step.
 VALIDATION_SHARE = 1 / 3
 
@@ -69,6 +72,45 @@ def params_bound(shapes: list[tuple]) -> int | None:
         return None
     pixels = max(height * width for height, width, _ in shapes)
     return int(min(MAX_PARAMS_BOUND, max(MIN_PARAMS_BOUND, PARAMS_PER_PIXEL * pixels)))
+
+
+def image_settings(
+    arrays: Any,
+    *,
+    max_params: int | None,
+    names_backbone: bool,
+    time_limit: float | None,
+    zero_cost: str | None,
+    zero_cost_candidates: int,
+) -> dict:
+    """Search settings sized to image inputs and the budget.
+
+    With images, `max_params` defaults to `params_bound` (unless the user
+    named a backbone) and, under a time limit, trials plan their epochs and
+    proposals are screened by a short training (`SHORT_TRAINING_CANDIDATES`
+    candidates, unless `zero_cost` is given). Without images the settings
+    are the user's.
+
+    Args:
+        arrays: The search's training inputs (image arrays among them).
+
+    Returns:
+        `{"max_params", "plan_epochs", "zero_cost", "zero_cost_candidates"}`
+        for `SearchConfig`.
+    """
+    shapes = image_shapes(arrays)
+    if max_params is None and not names_backbone:
+        max_params = params_bound(shapes)
+    plan = bool(shapes) and time_limit is not None
+    if plan and zero_cost is None:
+        # Long trials: compare a few candidates on a short training first.
+        zero_cost, zero_cost_candidates = "short_training", SHORT_TRAINING_CANDIDATES
+    return {
+        "max_params": max_params,
+        "plan_epochs": plan,
+        "zero_cost": zero_cost,
+        "zero_cost_candidates": zero_cost_candidates,
+    }
 
 
 def count_flops(model: keras.Model) -> int:

@@ -35,12 +35,12 @@ from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from automl_keras.search.trials import (
     NOTHING_TO_TRAIN,
-    VALIDATION_EXPLOSION_FACTOR,
     DivergenceGuard,
     InfeasibleTrialError,
     TimeLimitTrialError,
     check_failures,
-    exploded_score,
+    check_learned,
+    check_training,
     is_out_of_memory,
     refit_seconds,
 )
@@ -166,26 +166,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     # -- one trial --------------------------------------------------------------
     def run_trial(self, trial, data: SearchData, callbacks=None):
         config = self.config
-        keras.utils.clear_session(free_memory=True)
-        keras.utils.set_random_seed(config.seed + int(trial.trial_id or 0))
         hp = trial.hyperparameters
         parent_info = {}
         if morph.PARENT in hp.values:
             parent_info = self.store.read(hp.values[morph.PARENT])
-        model = self._trial_model(trial)
-        num_params = int(model.count_params())
-        if config.max_params is not None and num_params > config.max_params:
-            self._infeasible(
-                trial, params_reason(num_params, config.max_params), num_params
-            )
         batch_size = config.batch_size
-        plan = self._plan(trial, model, data, batch_size, parent_info, num_params)
-        if plan:
-            # Rebuilt afresh (the probe trained it) with the planned schedule.
-            del model
-            keras.utils.clear_session(free_memory=False)
-            keras.utils.set_random_seed(config.seed + int(trial.trial_id or 0))
-            model = self._trial_model(trial, plan["planned_epochs"])
+        model, num_params, plan = self._model_to_train(
+            trial, data, batch_size, parent_info
+        )
         initial_epoch, num_epochs, inherited = self._epochs(hp, model, parent_info)
         if plan:
             num_epochs = plan["planned_epochs"]
@@ -201,17 +189,15 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         )
         fit_seconds = time.monotonic() - started
         losses = history.history.get("loss", [])
-        if guard.reason or any(not math.isfinite(v) for v in losses):
-            raise keras_tuner.errors.FailedTrialError(
-                f"Stopped: {guard.reason or 'the training loss became NaN or infinite'}"
-                "; try a lower learning rate."
-            )
+        check_training(guard, losses)
         if not history.history.get(config.objective):
             history = self._score_cut_short(trial, model, data, batch_size, history)
         scores = history.history[config.objective]
         best = int(
             np.argmin(scores) if config.direction == "min" else np.argmax(scores)
         )
+        score = scores[best]
+        check_learned(config.objective, score, losses)
         epochs_run = len(history.history.get("loss", scores))
         info = {
             "epochs": epochs_run,
@@ -234,13 +220,6 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             graph = self.hypermodel.graph
             names = tuple(b.name for b in graph.blocks if b not in graph.heads)
             info.update(morph.describe(model, names))
-        score = scores[best]
-        if exploded_score(config.objective, score, losses[0] if losses else None):
-            raise keras_tuner.errors.FailedTrialError(
-                f"Stopped: its best {config.objective} ({score:.4g}) is over "
-                f"{VALIDATION_EXPLOSION_FACTOR:g} times its first training loss "
-                f"({losses[0]:.4g}); the model did not learn."
-            )
         if data.folds:
             score, info["fold_scores"] = score_folds(
                 self, trial, data, batch_size, num_epochs, (score, best)
@@ -264,6 +243,31 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         # short has a training loss but no validation score).
         metrics = {k: v[best] for k, v in history.history.items() if best < len(v)}
         return {**metrics, config.objective: score}
+
+    def _model_to_train(self, trial, data, batch_size, parent_info) -> tuple:
+        """`(model, parameters, plan)` of a trial, its constraints checked.
+
+        A trial with an epoch plan is built again after the probe (which
+        trained it) with its schedule stretched over the planned epochs.
+        """
+        config = self.config
+        model = self._fresh_model(trial)
+        num_params = int(model.count_params())
+        if config.max_params is not None and num_params > config.max_params:
+            self._infeasible(
+                trial, params_reason(num_params, config.max_params), num_params
+            )
+        plan = self._plan(trial, model, data, batch_size, parent_info, num_params)
+        if plan:
+            del model
+            model = self._fresh_model(trial, plan["planned_epochs"], free_memory=False)
+        return model, num_params, plan
+
+    def _fresh_model(self, trial, epochs=None, free_memory: bool = True):
+        """A trial's model after clearing Keras' session and seeding the trial."""
+        keras.utils.clear_session(free_memory=free_memory)
+        keras.utils.set_random_seed(self.config.seed + int(trial.trial_id or 0))
+        return self._trial_model(trial, epochs)
 
     def _plan(self, trial, model, data, batch_size, parent_info, num_params):
         """A trial's epoch plan (`search.costs.plan_trial`), or None.
@@ -571,7 +575,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 best[0].score if best else None,
                 self.budget.elapsed(),
             )
-        self._check_failures()
+        check_failures(self.oracle, self.store, self.config.max_consecutive_failures)
 
     def selection_seconds(self, trials: list) -> float:
         """Time to keep for selecting among and refitting `trials`."""
@@ -593,7 +597,3 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             for t in self.oracle.get_best_trials(num_trials)
             if t.status == TrialStatus.COMPLETED
         ]
-
-    def _check_failures(self) -> None:
-        """Ends the search after `max_consecutive_failures` failed trials in a row."""
-        check_failures(self.oracle, self.store, self.config.max_consecutive_failures)

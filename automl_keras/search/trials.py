@@ -177,3 +177,22 @@ def _uncounted_failure(trial, record: dict) -> bool:
         or record.get("stopped_by_deadline", False)
         or ("time limit" in last_line(trial.message))
     )
+
+
+def check_training(guard: DivergenceGuard, losses: list) -> None:
+    """Fails a trial whose training loss exploded or stopped being finite."""
+    if guard.reason or any(not math.isfinite(v) for v in losses):
+        raise keras_tuner.errors.FailedTrialError(
+            f"Stopped: {guard.reason or 'the training loss became NaN or infinite'}"
+            "; try a lower learning rate."
+        )
+
+
+def check_learned(objective: str, score: float, losses: list) -> None:
+    """Fails a trial whose best validation loss says the model did not learn."""
+    if exploded_score(objective, score, losses[0] if losses else None):
+        raise keras_tuner.errors.FailedTrialError(
+            f"Stopped: its best {objective} ({score:.4g}) is over "
+            f"{VALIDATION_EXPLOSION_FACTOR:g} times its first training loss "
+            f"({losses[0]:.4g}); the model did not learn."
+        )

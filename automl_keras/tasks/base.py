@@ -28,7 +28,7 @@ from automl_keras.hypermodel import GraphHyperModel
 from automl_keras.search.budget import Budget
 from automl_keras.search.builder import build_tuner
 from automl_keras.search.config import SearchConfig
-from automl_keras.search.costs import image_shapes, params_bound
+from automl_keras.search.costs import image_settings
 from automl_keras.search.data import make_dataset
 from automl_keras.search.executors import make_executor
 from automl_keras.search.objectives import parse_objectives
@@ -40,9 +40,6 @@ from automl_keras.tasks.preparation import DataPreparation, PreparedData
 logger = logging.getLogger("automl_keras")
 
 DEFAULT_MAX_TRIALS = 10
-#: Candidates compared by a short training for each proposal of a planned
-#: (image, time-limited) search.
-SHORT_TRAINING_CANDIDATES = 4
 
 
 class BaseAutoModel(DataPreparation, BaseEstimator):
@@ -254,22 +251,18 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
     ) -> SearchConfig:
         """The one configuration every part of the search is built with.
 
-        With image inputs, trials are sized to the images (`max_params`
-        defaults to `search.costs.params_bound`, unless the graph names a
-        backbone) and, under a time limit, train a planned number of epochs,
-        and proposals are screened by a short training
-        (`SHORT_TRAINING_CANDIDATES` candidates, unless `zero_cost` is given).
+        With image inputs, trials are sized to the images and the budget
+        (`search.costs.image_settings`).
         """
         data = prepared.data
-        images = image_shapes(data.x_train)
-        max_params = self._max_params
-        if max_params is None and not names_backbone(prepared.graph):
-            max_params = params_bound(images)
-        plan = bool(images) and self.time_limit is not None
-        zero_cost, candidates = self.zero_cost, int(self.zero_cost_candidates)
-        if plan and zero_cost is None:
-            # Long trials: compare a few candidates on a short training first.
-            zero_cost, candidates = "short_training", SHORT_TRAINING_CANDIDATES
+        sized = image_settings(
+            data.x_train,
+            max_params=self._max_params,
+            names_backbone=names_backbone(prepared.graph),
+            time_limit=self.time_limit,
+            zero_cost=self.zero_cost,
+            zero_cost_candidates=int(self.zero_cost_candidates),
+        )
         if batch_size is None:
             batch_size = int(
                 min(256, max(32, 2 ** round(math.log2(max(data.num_train, 1) / 200))))
@@ -285,10 +278,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             max_epochs=epochs or self.max_epochs,
             batch_size=int(batch_size),
             seed=0 if self.seed is None else int(self.seed),
-            max_params=max_params,
             max_latency_ms=self.max_latency_ms,
-            zero_cost=zero_cost,
-            zero_cost_candidates=candidates,
             max_checkpoints=int(self.max_checkpoints),
             max_consecutive_failures=int(self.max_consecutive_failures),
             tensorboard_dir=self.tensorboard_dir,
@@ -296,7 +286,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             refit=bool(self.refit),
             ensemble_size=int(self.ensemble_size),
             refit_scale=data.refit_scale,
-            plan_epochs=plan,
+            **sized,
         )
 
     def _search(self, prepared: PreparedData, config: SearchConfig, budget, callbacks):

@@ -150,3 +150,31 @@ def test_short_training_ranks_a_learning_candidate_above_a_frozen_one():
     assert learning > frozen
     # The score is minus a validation loss after the short training.
     assert -5.0 < learning < 0.0
+
+
+def test_image_settings_size_image_searches_only():
+    images = {"image": np.zeros((4, 8, 8, 1), "float32")}
+    common = {"zero_cost": None, "zero_cost_candidates": 8}
+    sized = costs.image_settings(
+        images, max_params=None, names_backbone=False, time_limit=60, **common
+    )
+    assert sized == {
+        "max_params": costs.MIN_PARAMS_BOUND,
+        "plan_epochs": True,
+        "zero_cost": "short_training",
+        "zero_cost_candidates": costs.SHORT_TRAINING_CANDIDATES,
+    }
+    named = costs.image_settings(
+        images, max_params=None, names_backbone=True, time_limit=None, **common
+    )
+    assert named["max_params"] is None and not named["plan_epochs"]
+    assert named["zero_cost"] is None
+    table = costs.image_settings(
+        np.zeros((4, 3)), max_params=500, names_backbone=False, time_limit=60, **common
+    )
+    assert table == {
+        "max_params": 500,
+        "plan_epochs": False,
+        "zero_cost": None,
+        "zero_cost_candidates": 8,
+    }
