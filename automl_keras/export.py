@@ -13,6 +13,7 @@ from automl_keras.data.analysis import TargetEncoder
 from automl_keras.errors import DataError
 from automl_keras.graph import registry
 from automl_keras.graph.graph import Graph
+from automl_keras.hypermodel import all_layers
 
 STATE_FILE = "estimator.json"
 MODEL_FILE = "model.keras"
@@ -179,12 +180,8 @@ def serving_model(model: keras.Model) -> keras.Model:
     like `predict` however it is called, also after `save` and
     `keras.models.load_model`. Other models are returned as they are.
     """
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, AUGMENTATION_LAYERS):
-            return inference_model(model)
-        stack.extend(getattr(layer, "layers", []))
+    if any(isinstance(layer, AUGMENTATION_LAYERS) for layer in all_layers(model)):
+        return inference_model(model)
     return model
 
 

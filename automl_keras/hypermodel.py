@@ -30,7 +30,7 @@ def shorten_batch_norm_memory(model: keras.Model, steps: int) -> None:
     fewer: the last batch's statistics).
     """
     limit = max(0.0, 1.0 - 4.0 / max(int(steps), 1))
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = min(float(layer.momentum), limit)
 
@@ -62,7 +62,7 @@ def recalibrate_batch_norm(model: keras.Model, batches) -> bool:
     """
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in all_layers(model)
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
     ]
     if not layers:
@@ -81,11 +81,12 @@ def recalibrate_batch_norm(model: keras.Model, batches) -> bool:
     return True
 
 
-def _all_layers(model) -> list:
+def all_layers(model) -> list:
+    """Every layer of `model`, those of nested models (backbones) included."""
     layers = []
     for layer in getattr(model, "layers", []):
         layers.append(layer)
-        layers.extend(_all_layers(layer))
+        layers.extend(all_layers(layer))
     return layers
 
 
