@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import keras_tuner
 
+from automl_keras.blocks.losses import smoothed_losses, unsmoothed
 from automl_keras.graph.graph import Graph
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -174,7 +175,9 @@ class GraphHyperModel(keras_tuner.HyperModel):
             )
         heads = self.graph.heads
         if len(heads) == 1:
-            loss, metrics, weights = heads[0].loss, heads[0].metrics, None
+            head = heads[0]
+            loss = head.training_loss(hp)
+            metrics, weights = head.metrics, None
         else:
             loss = {h.name: h.loss for h in heads}
             metrics = {h.name: h.metrics for h in heads}
@@ -221,3 +224,29 @@ class GraphHyperModel(keras_tuner.HyperModel):
             warmup_target=rate,
             warmup_steps=warmup,
         )
+
+
+def evaluate(model: keras.Model, data, **kwargs) -> dict:
+    """`model.evaluate` as trials are scored: without label smoothing.
+
+    Smoothing is a training device; validation losses are the plain
+    cross-entropy, comparable between trials with and without it.
+
+    Args:
+        model: A compiled model.
+        data: The `tf.data.Dataset` to score it on.
+        **kwargs: Passed to `model.evaluate` (e.g. `steps`).
+    """
+    with unsmoothed(model):
+        return model.evaluate(data, verbose=0, return_dict=True, **kwargs)
+
+
+def servable(model: keras.Model, loss, metrics) -> keras.Model:
+    """`model`, compiled with `loss` if it trained with label smoothing.
+
+    A served model loads with `keras.models.load_model` alone, which cannot
+    rebuild the project's training loss; its optimizer (and state) is kept.
+    """
+    if smoothed_losses(model):
+        model.compile(optimizer=model.optimizer, loss=loss, metrics=metrics)
+    return model

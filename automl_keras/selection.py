@@ -23,6 +23,7 @@ from automl_keras.hypermodel import (
     RECALIBRATION_BATCHES,
     RECALIBRATION_STEPS,
     recalibrate_batch_norm,
+    servable,
 )
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
@@ -113,7 +114,10 @@ def select(
         if refit
         else tuner.trial_info(members[0].trial_id).get("history", {})
     )
-    model = models[0] if len(models) == 1 else average_models(models, loss, metrics)
+    if len(models) == 1:
+        model = servable(models[0], loss, metrics)
+    else:
+        model = average_models(models, loss, metrics)
     return Selection(
         model=model,
         members=members,

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from automl_keras.blocks.core import reduce_spatial
+from automl_keras.blocks.losses import SmoothedCrossentropy
 from automl_keras.data.analysis import TargetEncoder
 from automl_keras.graph.block import Head, single_input
 from automl_keras.graph.registry import register
@@ -44,6 +45,10 @@ class ClassificationHead(_DenseHead):
         multi_label: Whether a sample may have several labels; inferred from
             2-D 0/1 targets when None.
         dropout: Dropout before the output layer; searched when None.
+        label_smoothing: The target mass spread over all classes in training
+            (`blocks.losses.SmoothedCrossentropy`); searched (0 or 0.1) when
+            None. Validation losses and served models are never smoothed. Not
+            used with multi-label targets or a loss of your own.
         name: The head's name (the model output's name).
         loss_weight: Weight of this head's loss in multi-output models.
         loss: A Keras loss name or object instead of the head's own; None
@@ -63,10 +68,16 @@ class ClassificationHead(_DenseHead):
         loss_weight: float = 1.0,
         loss: Any = None,
         metrics: Any = None,
+        label_smoothing: float | None = None,
     ):
         super().__init__(dropout, name, loss_weight, loss, metrics)
         self.num_classes = num_classes
         self.multi_label = multi_label
+        if label_smoothing is not None and not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1) or None, got {label_smoothing!r}."
+            )
+        self.label_smoothing = label_smoothing
 
     def analyse(self, y, *, argument: str = "y"):
         from automl_keras.errors import DataError
@@ -110,6 +121,16 @@ class ClassificationHead(_DenseHead):
             return "sparse_categorical_crossentropy"
         return loss
 
+    def training_loss(self, hp):
+        """The loss a trial trains with: `loss`, with label smoothing if chosen."""
+        loss = self.loss
+        if self._given_loss is not None or self.is_multi_label:
+            return loss
+        smoothing = self.choice(hp, "label_smoothing", [0.0, 0.1], default=0.0)
+        if not smoothing:
+            return loss
+        return SmoothedCrossentropy(smoothing, sparse=self.encoder.encoding == "labels")
+
     @property
     def default_loss(self):
         if self.is_multi_label:
@@ -128,6 +149,7 @@ class ClassificationHead(_DenseHead):
             "num_classes": self.num_classes,
             "multi_label": self.multi_label,
             "dropout": self.dropout,
+            "label_smoothing": self.label_smoothing,
         }
 
 

@@ -235,13 +235,18 @@ class ArrayProfile:
 
 @dataclass
 class ImageProfile:
-    """Shape and pixel statistics of training images."""
+    """Shape and pixel statistics of training images.
+
+    `flips` says whether left-right flips keep the classes
+    (`data.symmetry.flips_keep_classes`), once the targets are known.
+    """
 
     shape: list
     dtype: str
     max_value: float
     mean: list
     variance: list
+    flips: bool = False
 
     @classmethod
     def fit(cls, images: np.ndarray) -> ImageProfile:

@@ -278,6 +278,10 @@ class Head(Block):
             return self._given_loss
         return self.default_loss
 
+    def training_loss(self, hp):
+        """The loss a trial of a one-output model trains with (`loss` here)."""
+        return self.loss
+
     @property
     def metrics(self) -> list:
         """The metrics the model is compiled with: the given ones or the default."""

@@ -14,6 +14,7 @@ from automl_keras.data.analysis import (
     ImageProfile,
     StructuredProfile,
 )
+from automl_keras.data.symmetry import flips_keep_classes
 from automl_keras.data.text import (
     TextProfile,
     Vocabulary,
@@ -202,6 +203,10 @@ class ImageInput(Input):
 
     def analyse(self, data) -> None:
         self.profile = ImageProfile.fit(data)
+
+    def analyse_target(self, data, target) -> None:
+        """Tests whether left-right flips keep the training classes."""
+        self.profile.flips = flips_keep_classes(data, target)
 
     def model_arrays(self, data) -> dict:
         return {self.name: data.astype("float32", copy=False)}

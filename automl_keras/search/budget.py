@@ -11,6 +11,7 @@ import keras
 from automl_keras.hypermodel import (
     RECALIBRATION_BATCHES,
     RECALIBRATION_STEPS,
+    evaluate,
     recalibrate_batch_norm,
 )
 
@@ -148,17 +149,25 @@ class EpochValidation(keras.callbacks.Callback):
         self.train = train
         self.cut_short = False
         self.steps = 0
+        #: Seconds of each epoch's training steps, without its validation
+        #: (what a refit, which validates nothing, spends per epoch).
+        self.train_seconds: list = []
+        self._epoch_started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds.append(time.monotonic() - self._epoch_started)
         if self.deadline.stopped:
             self.cut_short = True
             return
         if self.train is not None and self.steps < RECALIBRATION_STEPS:
             recalibrate_batch_norm(self.model, self.train.take(RECALIBRATION_BATCHES))
-        results = self.model.evaluate(self.data, verbose=0, return_dict=True)
+        results = evaluate(self.model, self.data)
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in results.items()})
 

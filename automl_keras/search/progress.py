@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 
 logger = logging.getLogger("automl_keras")
@@ -94,3 +96,26 @@ def last_line(message) -> str:
     """The last non-empty line of a (traceback) message."""
     lines = (message or "").strip().splitlines()
     return lines[-1] if lines else ""
+
+
+@functools.cache
+def _libc():
+    """glibc, or None where the C library is another one."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 - raises AttributeError elsewhere
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory() -> None:
+    """Hands freed heap memory back to the system (glibc's `malloc_trim`).
+
+    Each trial builds and frees a model; TensorFlow's freed buffers otherwise
+    stay in the process' heap, fragmented, and the resident memory of a long
+    search creeps up trial after trial. A no-op with other C libraries.
+    """
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)

@@ -19,6 +19,7 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
+from automl_keras.hypermodel import evaluate
 from automl_keras.search import costs, morph
 from automl_keras.search.budget import (
     Budget,
@@ -30,7 +31,11 @@ from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.folds import score_folds
 from automl_keras.search.objectives import measure_objectives, pareto_trials
-from automl_keras.search.progress import SearchProgress, peak_rss_mb
+from automl_keras.search.progress import (
+    SearchProgress,
+    peak_rss_mb,
+    release_freed_memory,
+)
 from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from automl_keras.search.trials import (
@@ -42,7 +47,7 @@ from automl_keras.search.trials import (
     check_learned,
     check_training,
     is_out_of_memory,
-    refit_seconds,
+    selection_seconds,
 )
 
 logger = logging.getLogger("automl_keras")
@@ -205,6 +210,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "best_index": best,
             "fit_seconds": round(fit_seconds, 3),
             "seconds_per_epoch": fit_seconds / max(epochs_run, 1),
+            "train_seconds": [round(v, 3) for v in fit_callbacks[0].train_seconds],
             "num_params": num_params,
             "stopped_by_deadline": deadline.stopped,
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
@@ -266,6 +272,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def _fresh_model(self, trial, epochs=None, free_memory: bool = True):
         """A trial's model after clearing Keras' session and seeding the trial."""
         keras.utils.clear_session(free_memory=free_memory)
+        if free_memory:
+            release_freed_memory()
         keras.utils.set_random_seed(self.config.seed + int(trial.trial_id or 0))
         return self._trial_model(trial, epochs)
 
@@ -456,11 +464,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             raise TimeLimitTrialError(
                 "Stopped at the time limit before its first epoch ended."
             )
-        results = model.evaluate(
-            data.validation(batch_size),
-            steps=PARTIAL_EVALUATION_STEPS,
-            verbose=0,
-            return_dict=True,
+        results = evaluate(
+            model, data.validation(batch_size), steps=PARTIAL_EVALUATION_STEPS
         )
         history.history = {f"val_{k}": [float(v)] for k, v in results.items()}
         history.epoch = [0]
@@ -579,16 +584,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def selection_seconds(self, trials: list) -> float:
         """Time to keep for selecting among and refitting `trials`."""
-        seconds = 0.0
-        scale = self.config.refit_scale
-        for trial in trials:
-            record = self.store.read(trial.trial_id)
-            if self.config.refit:
-                seconds += refit_seconds(record, scale)
-            if len(trials) > 1:
-                # Loading and scoring a member on the validation split.
-                seconds += record.get("seconds_per_epoch", 0.0) / 3
-        return 1.2 * seconds
+        records = [self.store.read(t.trial_id) for t in trials]
+        return selection_seconds(records, self.config.refit, self.config.refit_scale)
 
     def completed_trials(self, num_trials: int) -> list:
         """The best completed trials (KerasTuner pads its list with failed ones)."""

@@ -36,6 +36,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from automl_keras.hypermodel import evaluate
 from automl_keras.search.objectives import quiet_tracing
 from automl_keras.search.oracles.base import values_key
 
@@ -115,10 +116,9 @@ def short_training_score(
             shuffle=False,
             verbose=0,
         )
-        loss = model.evaluate(
+        loss = evaluate(
+            model,
             data.validation(batch_size).unbatch().take(examples).batch(batch_size),
-            verbose=0,
-            return_dict=True,
         )["loss"]
     return -float(loss) if math.isfinite(loss) else math.nan
 

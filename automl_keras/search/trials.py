@@ -13,6 +13,7 @@ import shutil
 
 import keras
 import keras_tuner
+import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.errors import SearchError
@@ -116,10 +117,37 @@ def refit_epochs(record: dict) -> int:
 
 
 def refit_seconds(record: dict, scale: float = 1.0) -> float:
-    """Estimated seconds to refit a trial (`scale`: data size ratio)."""
+    """Estimated seconds to refit a trial (`scale`: data size ratio).
+
+    From the trial's training seconds per epoch without validation (a refit
+    validates nothing): its first epoch (which traces the model) and then
+    the median of the others; from its whole seconds per epoch for records
+    without them.
+    """
     if not record or "seconds_per_epoch" not in record:
         return 0.0
-    return record["seconds_per_epoch"] * refit_epochs(record) * scale
+    epochs = refit_epochs(record)
+    seconds = record.get("train_seconds")
+    if not seconds:
+        return record["seconds_per_epoch"] * epochs * scale
+    steady = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
+    return (seconds[0] + steady * max(epochs - 1, 0)) * scale
+
+
+def selection_seconds(records: list, refit: bool, scale: float) -> float:
+    """Time to keep for choosing among trials (their `records`) and refitting.
+
+    Each refit (when `refit`), loading and scoring each member when there
+    are several, and 20 % more.
+    """
+    seconds = 0.0
+    for record in records:
+        if refit:
+            seconds += refit_seconds(record, scale)
+        if len(records) > 1:
+            # Loading and scoring a member on the validation split.
+            seconds += record.get("seconds_per_epoch", 0.0) / 3
+    return 1.2 * seconds
 
 
 def repair_project(project_dir: str) -> None:

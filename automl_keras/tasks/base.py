@@ -70,7 +70,8 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
     def _make_graph(self) -> Graph:
         raise NotImplementedError
 
-    def _initial_hps(self) -> list:
+    def _initial_hps(self, graph: Graph) -> list:
+        """The first trials' values, given the graph analysed on the data."""
         return []
 
     # -- validation ---------------------------------------------------------------
@@ -309,7 +310,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             directory=directory,
             project_name=self.project_name,
             overwrite=self.overwrite,
-            initial_hps=self._initial_hps(),
+            initial_hps=self._initial_hps(prepared.graph),
         )
         try:
             executor.search(tuner, prepared.data, callbacks=callbacks)

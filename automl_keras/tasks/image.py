@@ -26,13 +26,13 @@ _IMAGE_RECIPE = {
 }
 #: Conv-BatchNorm-ReLU stages sized to the images (`ConvBlock`'s default
 #: number of stages), with in-model augmentation (translation, rotation and
-#: zoom; no flips: digits and text do not allow them).
+#: zoom; left-right flips only when the training data show that they keep
+#: the classes: `data.symmetry`).
 _IMAGE_FIRST_TRIALS = [
     {
         "image_block/block_type": "vanilla",
         "image_block/augment": True,
         "image_block_vanilla/dropout": 0.0,
-        "image_block_augmentation/horizontal_flip": False,
         **_IMAGE_RECIPE,
     },
     {
@@ -40,7 +40,6 @@ _IMAGE_FIRST_TRIALS = [
         "image_block/augment": True,
         "image_block_vanilla/filters": 64,
         "image_block_vanilla/dropout": 0.25,
-        "image_block_augmentation/horizontal_flip": False,
         **_IMAGE_RECIPE,
     },
     {
@@ -63,7 +62,7 @@ class _ImageTask(BaseAutoModel):
         )(image)
         return Graph(image, self._head()(features))
 
-    def _initial_hps(self) -> list:
+    def _initial_hps(self, graph: Graph) -> list:
         trials = _IMAGE_FIRST_TRIALS
         if self.block_type is not None:
             trials = [
@@ -71,9 +70,20 @@ class _ImageTask(BaseAutoModel):
             ]
         # The stages end on a map of about 4x4, whose layout matters (where a
         # digit's strokes are): flattened, not averaged.
-        head = self._make_graph().heads[0]
-        reduction = {f"{head.name}/reduction_type": "flatten"}
-        return [{**t, **reduction} for t in trials]
+        head = graph.heads[0]
+        fixed = {f"{head.name}/reduction_type": "flatten"}
+        if isinstance(head, ClassificationHead) and head.label_smoothing is None:
+            # The recipe's label smoothing (Szegedy et al. 2016), in training
+            # only: trials are still ranked on the plain cross-entropy.
+            fixed[f"{head.name}/label_smoothing"] = 0.1
+        # Flips only where mirrored training images keep their classes.
+        flips = {
+            "image_block_augmentation/horizontal_flip": graph.inputs[0].profile.flips
+        }
+        return [
+            {**t, **fixed, **(flips if t["image_block/augment"] else {})}
+            for t in trials
+        ]
 
 
 class ImageClassifier(ClassifierMixin, _ImageTask):

@@ -80,7 +80,7 @@ class _StructuredTask(BaseAutoModel):
         features = DenseBlock()(StructuredDataBlock()(table))
         return Graph(table, self._head()(features))
 
-    def _initial_hps(self) -> list:
+    def _initial_hps(self, graph: Graph) -> list:
         return [dict(t) for t in _STRUCTURED_FIRST_TRIALS]
 
 

@@ -194,7 +194,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         features = TimeSeriesBlock(block_type=self.block_type, residual=True)(series)
         return Graph(series, ForecastHead(loss=self._loss)([features, series]))
 
-    def _initial_hps(self) -> list:
+    def _initial_hps(self, graph: Graph) -> list:
         trials = _FIRST_TRIALS
         if self.block_type is not None:
             key = "time_series_block/block_type"

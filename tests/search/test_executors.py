@@ -174,9 +174,7 @@ def _described_model() -> dict:
 
 def test_morph_children_proposed_while_others_run_differ(tmp_path):
     info = _described_model()
-    oracle = make(
-        "morphism", tmp_path, max_trials=20, store=FakeStore(default=info)
-    )
+    oracle = make("morphism", tmp_path, max_trials=20, store=FakeStore(default=info))
     oracle.morph_probability = 1.0
     for score in (0.5, 0.4, 0.3):
         trial = oracle.create_trial("tuner0")

@@ -19,7 +19,7 @@ from automl_keras.search.budget import Budget
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.store import TrialStore
-from automl_keras.search.trials import refit_epochs
+from automl_keras.search.trials import refit_epochs, refit_seconds
 from automl_keras.search.workers import WorkerSetup, run_trial_on_worker
 from automl_keras.selection import refit_all, refit_one, select
 from tests.helpers import regression_frame
@@ -217,6 +217,24 @@ def test_no_refit_when_time_for_every_member_is_missing(searched):
     time.sleep(0.01)
     models, _, _, reason = refit_all(tuner, data, config, budget, members)
     assert models is None and "not enough time" in reason
+
+
+def test_refit_time_is_estimated_from_training_steps_without_validation(searched):
+    clf, _ = searched
+    tuner = clf._search_tuner
+    record = tuner.trial_info(tuner.completed_trials(1)[0].trial_id)
+    seconds = record["train_seconds"]
+    assert len(seconds) == record["epochs"] == 2
+    # Training alone takes less than the epochs with their validation.
+    assert sum(seconds) < record["fit_seconds"]
+    made_up = {
+        "seconds_per_epoch": 9.0,
+        "refit_epochs": 4,
+        "train_seconds": [5, 2, 1, 3],
+    }
+    assert refit_seconds(made_up, 2.0) == pytest.approx((5 + 2 * 3) * 2.0)
+    del made_up["train_seconds"]
+    assert refit_seconds(made_up) == 36.0
 
 
 def test_ensemble_members_share_one_state_on_the_leaderboard(tmp_path):

@@ -49,7 +49,12 @@ class TestImageClassifier:
         assert clf.classes_.dtype == labels.dtype
         assert isinstance(clf.best_model_, keras.Model)
         assert isinstance(clf.best_hyperparameters_, keras_tuner.HyperParameters)
-        assert clf.best_hyperparameters_.values["image_block_vanilla/filters"] == 32
+        values = clf.best_hyperparameters_.values
+        assert values["image_block_vanilla/filters"] == 32
+        # The first trial's recipe trains with label smoothing; the served
+        # model is compiled with the plain loss (it loads without the project).
+        assert values["classification_head/label_smoothing"] == 0.1
+        assert clf.best_model_.loss == "sparse_categorical_crossentropy"
         assert set(clf.history_) >= {"loss", "accuracy"}
         assert len(clf.history_["loss"]) == 1
         assert clf.fit_seconds_ > 0
