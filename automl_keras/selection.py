@@ -272,7 +272,9 @@ def refit_one(
     keras.utils.set_random_seed(config.seed)
     refit_samples = data.num_train + (data.num_val if data.refit_on_validation else 0)
     model = tuner.build_architecture(
-        trial, steps_per_epoch=math.ceil(refit_samples / config.batch_size)
+        trial,
+        steps_per_epoch=math.ceil(refit_samples / config.batch_size),
+        epochs=epochs,
     )
     deadline = DeadlineCallback(budget.deadline)
     with warnings.catch_warnings():

@@ -28,6 +28,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from automl_keras.search.trials import REFIT_MARGIN
+
 #: Parameters allowed per pixel of the largest image input.
 PARAMS_PER_PIXEL = 2000
 #: The bound never goes below this (tiny images still get a real CNN)...
@@ -216,9 +218,12 @@ def trial_share(time_left: float, refit: bool, refit_scale: float) -> float:
     """The seconds a planned trial may train for, out of `time_left`.
 
     When the selected trial is refit on all the data at the end, a trial
-    keeps back the time of its own refit (`refit_scale` times as long).
+    keeps back the time of its own refit (`refit_scale` times as long), with
+    the margin that the search keeps for it (`trials.REFIT_MARGIN`).
     """
-    return time_left / (1.0 + refit_scale) if refit else time_left
+    if not refit:
+        return time_left
+    return time_left / (1.0 + REFIT_MARGIN * refit_scale)
 
 
 def plan_trial(

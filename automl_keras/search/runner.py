@@ -47,6 +47,7 @@ from automl_keras.search.trials import (
     check_learned,
     check_training,
     is_out_of_memory,
+    least_trial_seconds,
     selection_seconds,
 )
 
@@ -121,17 +122,19 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def search(self, data: SearchData, callbacks=None) -> None:
         """Proposes and trains trials until the oracle stops or time runs out.
 
-        The budget is checked here before every proposal, so a search stops in
-        time whatever the oracle (a user's `keras_tuner.Oracle` included).
+        The budget is checked before every proposal, whatever the oracle (a
+        user's `keras_tuner.Oracle` too); no trial starts without the time of
+        a completed trial's first epoch (`least_trial_seconds`).
         """
         self.on_search_begin()
-        # Objects alive before the search (libraries, the data) are left out of
-        # the garbage collections between trials, which then only scan what
-        # the trials made: a full collection of the whole heap takes a
-        # noticeable share of a short trial.
+        # Collections between trials scan only what the trials made, not the
+        # libraries and the data (a full one costs a share of a short trial).
         gc.freeze()
         try:
-            while self.budget.trial_time_left() > self.config.min_trial_seconds:
+            while self.budget.trial_time_left() > least_trial_seconds(
+                [self.store.read(t.trial_id) for t in self.completed_trials(3)],
+                self.config.min_trial_seconds,
+            ):
                 self.pre_create_trial()
                 trial = self.oracle.create_trial(self.tuner_id)
                 if trial.status == TrialStatus.STOPPED:
@@ -505,17 +508,21 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         )
         return hypermodel.compile(model, hp)
 
-    def build_architecture(self, trial, steps_per_epoch: int | None = None):
+    def build_architecture(
+        self, trial, steps_per_epoch: int | None = None, epochs: int | None = None
+    ):
         """A freshly initialised, compiled model of a trial's architecture.
 
-        A trial that trained planned epochs gets the same schedule;
+        A trial that trained planned epochs gets the same schedule, over
+        `epochs` epochs when given (a refit to the best epoch completes its
+        schedule rather than stopping in the middle of it);
         `steps_per_epoch` stretches it over more data (the refit).
         """
         hp = trial.hyperparameters
         hypermodel = self.hypermodel
         planned = self.store.read(trial.trial_id).get("planned_epochs")
         if planned:
-            hypermodel = hypermodel.planned(planned, steps_per_epoch)
+            hypermodel = hypermodel.planned(epochs or planned, steps_per_epoch)
         model = hypermodel.build(hp)
         chain = json.loads(hp.values.get(morph.CHAIN, "[]"))
         if chain:

@@ -121,8 +121,8 @@ def refit_seconds(record: dict, scale: float = 1.0) -> float:
 
     From the trial's training seconds per epoch without validation (a refit
     validates nothing): its first epoch (which traces the model) and then
-    the median of the others; from its whole seconds per epoch for records
-    without them.
+    the mean of the others (slow epochs on a busy machine included); from its
+    whole seconds per epoch for records without them.
     """
     if not record or "seconds_per_epoch" not in record:
         return 0.0
@@ -130,15 +130,31 @@ def refit_seconds(record: dict, scale: float = 1.0) -> float:
     seconds = record.get("train_seconds")
     if not seconds:
         return record["seconds_per_epoch"] * epochs * scale
-    steady = float(np.median(seconds[1:])) if len(seconds) > 1 else seconds[0]
+    steady = float(np.mean(seconds[1:])) if len(seconds) > 1 else seconds[0]
     return (seconds[0] + steady * max(epochs - 1, 0)) * scale
+
+
+def least_trial_seconds(records: list, floor: float = 0.0) -> float:
+    """The shortest time worth starting another trial for.
+
+    `floor`, or once trials completed (their `records`), the fastest first
+    epoch among them: a trial that cannot train one epoch adds nothing, and
+    it would spend time kept for the refit.
+    """
+    firsts = [r["train_seconds"][0] for r in records if r.get("train_seconds")]
+    return max(floor, min(firsts, default=0.0))
+
+
+#: The search keeps this multiple of the estimated selection time (refits on
+#: a busy machine take longer than their estimate).
+REFIT_MARGIN = 1.2
 
 
 def selection_seconds(records: list, refit: bool, scale: float) -> float:
     """Time to keep for choosing among trials (their `records`) and refitting.
 
     Each refit (when `refit`), loading and scoring each member when there
-    are several, and 20 % more.
+    are several, times `REFIT_MARGIN`.
     """
     seconds = 0.0
     for record in records:
@@ -147,7 +163,7 @@ def selection_seconds(records: list, refit: bool, scale: float) -> float:
         if len(records) > 1:
             # Loading and scoring a member on the validation split.
             seconds += record.get("seconds_per_epoch", 0.0) / 3
-    return 1.2 * seconds
+    return REFIT_MARGIN * seconds
 
 
 def repair_project(project_dir: str) -> None:

@@ -71,11 +71,10 @@ class _ImageTask(BaseAutoModel):
         # The stages end on a map of about 4x4, whose layout matters (where a
         # digit's strokes are): flattened, not averaged.
         head = graph.heads[0]
-        fixed = {f"{head.name}/reduction_type": "flatten"}
-        if isinstance(head, ClassificationHead) and head.label_smoothing is None:
-            # The recipe's label smoothing (Szegedy et al. 2016), in training
-            # only: trials are still ranked on the plain cross-entropy.
-            fixed[f"{head.name}/label_smoothing"] = 0.1
+        fixed = {
+            f"{head.name}/reduction_type": "flatten",
+            **self._smoothing_values(graph),
+        }
         # Flips only where mirrored training images keep their classes.
         flips = {
             "image_block_augmentation/horizontal_flip": graph.inputs[0].profile.flips

@@ -38,7 +38,7 @@ _STRUCTURED_FIRST_TRIALS = [
     },
     # RealMLP-like (Holzmüller et al. 2024): robust scaling with smooth
     # clipping, one-hot for small and embeddings for large categories,
-    # 3 x 256 layers.
+    # 3 x 256 layers; label smoothing 0.1 when trials are ranked on accuracy.
     {
         **_RECIPE,
         "structured_data_block/numerical_encoding": "robust",
@@ -81,7 +81,13 @@ class _StructuredTask(BaseAutoModel):
         return Graph(table, self._head()(features))
 
     def _initial_hps(self, graph: Graph) -> list:
-        return [dict(t) for t in _STRUCTURED_FIRST_TRIALS]
+        smoothing = self._smoothing_values(graph)
+        return [
+            {**t, **smoothing}
+            if t.get("structured_data_block/numerical_encoding") == "robust"
+            else dict(t)
+            for t in _STRUCTURED_FIRST_TRIALS
+        ]
 
 
 class StructuredDataClassifier(ClassifierMixin, _StructuredTask):

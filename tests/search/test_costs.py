@@ -59,7 +59,7 @@ def test_plan_epochs_fits_the_seconds_and_stays_within_its_cap():
     assert costs.plan_epochs(5.0, 10.0) == 0
     assert costs.plan_epochs(1e6, 1.0) == costs.MAX_PLANNED_EPOCHS
     assert costs.epoch_seconds(0.1, 30, 9) == pytest.approx(0.1 * (30 + 3))
-    assert costs.trial_share(225.0, True, 1.25) == pytest.approx(100.0)
+    assert costs.trial_share(250.0, True, 1.25) == pytest.approx(100.0)
     assert costs.trial_share(225.0, False, 1.25) == 225.0
 
 

@@ -19,7 +19,11 @@ from automl_keras.search.budget import Budget
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.store import TrialStore
-from automl_keras.search.trials import refit_epochs, refit_seconds
+from automl_keras.search.trials import (
+    least_trial_seconds,
+    refit_epochs,
+    refit_seconds,
+)
 from automl_keras.search.workers import WorkerSetup, run_trial_on_worker
 from automl_keras.selection import refit_all, refit_one, select
 from tests.helpers import regression_frame
@@ -230,11 +234,18 @@ def test_refit_time_is_estimated_from_training_steps_without_validation(searched
     made_up = {
         "seconds_per_epoch": 9.0,
         "refit_epochs": 4,
-        "train_seconds": [5, 2, 1, 3],
+        "train_seconds": [5, 2, 1, 6],
     }
-    assert refit_seconds(made_up, 2.0) == pytest.approx((5 + 2 * 3) * 2.0)
+    assert refit_seconds(made_up, 2.0) == pytest.approx((5 + 3 * 3) * 2.0)
     del made_up["train_seconds"]
     assert refit_seconds(made_up) == 36.0
+
+
+def test_no_trial_starts_without_the_time_of_a_first_epoch():
+    records = [{"train_seconds": [7.0, 2.0]}, {"train_seconds": [4.0]}, {}]
+    assert least_trial_seconds(records) == 4.0
+    assert least_trial_seconds(records, floor=10.0) == 10.0
+    assert least_trial_seconds([], floor=1.0) == 1.0
 
 
 def test_ensemble_members_share_one_state_on_the_leaderboard(tmp_path):

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 import automl_keras as ak
 from automl_keras.errors import DataError
-from tests.helpers import FAST_FIT, fit_fails_early, image_data, rng
+from tests.helpers import FAST_FIT, fit_fails_early, image_data, rng, run_fresh
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,8 @@ class TestImageClassifier:
         assert isinstance(clf.best_hyperparameters_, keras_tuner.HyperParameters)
         values = clf.best_hyperparameters_.values
         assert values["image_block_vanilla/filters"] == 32
-        # The first trial's recipe trains with label smoothing; the served
-        # model is compiled with the plain loss (it loads without the project).
-        assert values["classification_head/label_smoothing"] == 0.1
-        assert clf.best_model_.loss == "sparse_categorical_crossentropy"
+        # Ranked on the cross-entropy: no label smoothing in the first trial.
+        assert values["classification_head/label_smoothing"] == 0.0
         assert set(clf.history_) >= {"loss", "accuracy"}
         assert len(clf.history_["loss"]) == 1
         assert clf.fit_seconds_ > 0
@@ -95,6 +93,35 @@ class TestImageClassifier:
         clf, images, _ = classifier
         with pytest.raises(DataError, match="not seen in training"):
             clf.evaluate(images[:2], np.array(["dark", "grey"]))
+
+
+def test_ranked_on_accuracy_the_first_trial_smooths_labels(tmp_path):
+    images, labels = image_data(60)
+    clf = ak.ImageClassifier(
+        max_trials=1, objective="val_accuracy", seed=0, directory=tmp_path
+    )
+    clf.fit(images, labels, **FAST_FIT)
+    assert (
+        clf.best_hyperparameters_.values["classification_head/label_smoothing"] == 0.1
+    )
+    # Served with the plain loss: it loads without the project.
+    assert clf.best_model_.loss == "sparse_categorical_crossentropy"
+    clf.export_model().save(tmp_path / "smoothed.keras")
+    np.save(tmp_path / "images.npy", images[:5])
+    np.save(tmp_path / "expected.npy", clf.predict_proba(images[:5]))
+    run_fresh(
+        """
+        import sys
+        import numpy as np
+        import keras
+        folder = sys.argv[1]
+        model = keras.models.load_model(folder + "/smoothed.keras")
+        got = model.predict(np.load(folder + "/images.npy"), verbose=0)
+        np.testing.assert_allclose(got, np.load(folder + "/expected.npy"), atol=1e-5)
+        assert "automl_keras" not in sys.modules
+        """,
+        tmp_path,
+    )
 
 
 def test_image_regressor_on_grey_images(tmp_path):
@@ -283,15 +310,14 @@ class TestSizedImageSearch:
         assert trial["planned_epochs"] >= 3
         assert trial["epochs"] == trial["planned_epochs"]
         assert trial["flops"] > 0
-        # The refit trains to the best epoch, its schedule stretched over the
-        # planned epochs of all 60 images (2 batches of 32 per epoch).
+        # The refit trains to the best epoch, with the whole schedule over
+        # those epochs of all 60 images (2 batches of 32 per epoch).
         assert clf.refit_
-        assert len(clf.history_["loss"]) <= trial["planned_epochs"]
+        refit_epochs = len(clf.history_["loss"])
+        assert refit_epochs == trial["best_epoch"] + 1 <= trial["planned_epochs"]
         schedule = clf.best_model_.optimizer._learning_rate
         assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
-        assert (
-            schedule.decay_steps + schedule.warmup_steps == 2 * trial["planned_epochs"]
-        )
+        assert schedule.decay_steps + schedule.warmup_steps == 2 * refit_epochs
 
     def test_a_candidate_too_slow_for_the_time_left_is_not_trained(
         self, tmp_path, monkeypatch

@@ -263,3 +263,23 @@ class TestBadStructuredInput:
             frame,
             y,
         )
+
+
+def test_the_realmlp_first_trial_smooths_labels_only_when_ranked_on_accuracy():
+    def smoothing(**kwargs):
+        clf = ak.StructuredDataClassifier(**kwargs)
+        return [
+            t.get("classification_head/label_smoothing")
+            for t in clf._initial_hps(clf._make_graph())
+        ]
+
+    ranked_on_accuracy = smoothing(objective="val_accuracy")
+    assert ranked_on_accuracy.count(0.1) == 1 and ranked_on_accuracy[1] == 0.1
+    assert set(smoothing()) == {None}
+    assert set(smoothing(objective="val_auc")) == {None}
+    regressor = ak.StructuredDataRegressor(objective="val_accuracy")
+    assert not any(
+        "label_smoothing" in k
+        for t in regressor._initial_hps(regressor._make_graph())
+        for k in t
+    )
