@@ -100,12 +100,6 @@ class _TextTask(BaseAutoModel):
         if not self._classifies:
             # Naive Bayes weights need classes.
             trials = [t for t in trials if "text_block_ngram/nb_weighting" not in t]
-        if self.word_vectors is not None and self.block_type is None:
-            # The vectors asked for go into a sequence model early: the CNN
-            # right after the (seconds-long) bag of bigrams.
-            cnn = [t for t in trials if t["text_block/block_type"] == "cnn"]
-            others = [t for t in trials if t["text_block/block_type"] != "cnn"]
-            trials = others[:1] + cnn + others[1:]
         return [dict(t) for t in trials]
 
 

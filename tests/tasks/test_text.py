@@ -179,17 +179,3 @@ def test_model_inputs_for_exported_text_models(classifier):
         clf.predict_proba(NEW_TEXTS + [None]),
         atol=1e-5,
     )
-
-
-def test_word_vectors_go_into_the_second_first_trial():
-    plain = ak.TextClassifier()
-    types = [
-        t["text_block/block_type"] for t in plain._initial_hps(plain._make_graph())
-    ]
-    assert types[:3] == ["ngram", "ngram", "cnn"]
-    with_vectors = ak.TextClassifier(word_vectors="glove-6b-50d")
-    trials = with_vectors._initial_hps(with_vectors._make_graph())
-    assert [t["text_block/block_type"] for t in trials][:3] == ["ngram", "cnn", "ngram"]
-    assert sorted(map(str, trials)) == sorted(
-        map(str, plain._initial_hps(plain._make_graph()))
-    )
