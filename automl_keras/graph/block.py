@@ -282,6 +282,14 @@ class Head(Block):
         """The loss a trial of a one-output model trains with (`loss` here)."""
         return self.loss
 
+    def first_trial_values(self, objective: str) -> dict:
+        """This head's hyperparameter values for the first trials (none here).
+
+        Args:
+            objective: The name of the objective that ranks trials.
+        """
+        return {}
+
     @property
     def metrics(self) -> list:
         """The metrics the model is compiled with: the given ones or the default."""

@@ -160,23 +160,6 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         """The name of the objective that ranks trials (the first one)."""
         return parse_objectives(self.objective)[0][0]
 
-    def _smoothing_values(self, graph: Graph) -> dict:
-        """Label smoothing 0.1 for first trials ranked on accuracy, else nothing.
-
-        Smoothing helps accuracy but makes probabilities less confident, so
-        it is left to the search when trials are ranked on the cross-entropy
-        or AUC (the rule of RealMLP, Holzmueller et al. 2024).
-        """
-        head = graph.heads[0]
-        if (
-            len(graph.heads) != 1
-            or getattr(head, "label_smoothing", 0.0) is not None
-            or head.is_multi_label
-            or not self._objective_name.endswith("accuracy")
-        ):
-            return {}
-        return {f"{head.name}/label_smoothing": 0.1}
-
     @property
     def _search_direction(self) -> str:
         """The first objective's direction: "min" or "max"."""

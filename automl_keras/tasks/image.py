@@ -73,7 +73,7 @@ class _ImageTask(BaseAutoModel):
         head = graph.heads[0]
         fixed = {
             f"{head.name}/reduction_type": "flatten",
-            **self._smoothing_values(graph),
+            **head.first_trial_values(self._objective_name),
         }
         # Flips only where mirrored training images keep their classes.
         flips = {

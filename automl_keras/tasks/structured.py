@@ -81,7 +81,7 @@ class _StructuredTask(BaseAutoModel):
         return Graph(table, self._head()(features))
 
     def _initial_hps(self, graph: Graph) -> list:
-        smoothing = self._smoothing_values(graph)
+        smoothing = graph.heads[0].first_trial_values(self._objective_name)
         return [
             {**t, **smoothing}
             if t.get("structured_data_block/numerical_encoding") == "robust"

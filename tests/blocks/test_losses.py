@@ -34,8 +34,8 @@ def test_equals_keras_smoothed_crossentropy_on_labels_and_one_hot_rows(smoothing
     assert float(SmoothedCrossentropy(smoothing)(y[:, None], p)) == pytest.approx(
         expected, 1e-5
     )
-    sparse = SmoothedCrossentropy(smoothing, sparse=False)
-    assert float(sparse(one_hot, p)) == pytest.approx(expected, 1e-5)
+    on_rows = SmoothedCrossentropy(smoothing, sparse=False)
+    assert float(on_rows(one_hot, p)) == pytest.approx(expected, 1e-5)
 
 
 def test_bad_smoothing_is_refused():
