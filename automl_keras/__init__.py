@@ -11,6 +11,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from automl_keras.blocks import (  # noqa: E402
     BagOfNgramsBlock,
     CastToFloat32,
+    CellBlock,
     ClassificationHead,
     ConvBlock,
     DenseBlock,
@@ -30,6 +31,7 @@ from automl_keras.blocks import (  # noqa: E402
     StructuredDataBlock,
     TemporalReduction,
     TextBlock,
+    TextCellBlock,
     TextCNNBlock,
     TextRNNBlock,
     TimeSeriesBlock,
@@ -100,6 +102,7 @@ def load(path: str):
 
 __all__ = [
     "BagOfNgramsBlock",
+    "CellBlock",
     "BayesianOptimization",
     "CUSTOM_OBJECTS",
     "CastToFloat32",
@@ -145,6 +148,7 @@ __all__ = [
     "StructuredDataInput",
     "StructuredDataRegressor",
     "TextBlock",
+    "TextCellBlock",
     "TextCNNBlock",
     "TextClassifier",
     "TextInput",

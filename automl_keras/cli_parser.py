@@ -33,6 +33,8 @@ TUNER_NAMES = (
     "morphism",
     "evolution",
     "rl",
+    "darts",
+    "enas",
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from automl_keras.blocks.cells import describe_genotype
 from automl_keras.search.progress import (  # noqa: F401 - part of this API
     SearchProgress,
     last_line,
@@ -74,6 +75,72 @@ def proxy_rank_correlation(board: pd.DataFrame, minimise: bool) -> float:
     return float(spearmanr(done["zero_cost_score"], quality).statistic)
 
 
+def with_one_shot(board: pd.DataFrame, trials: dict, one_shot: dict | None):
+    """The leaderboard with the supernet's loss of the one-shot stage's trials.
+
+    The first trial that trained each scored architecture gets its
+    `supernet_loss`; `board.attrs["supernet_spearman"]` is the rank
+    correlation of those losses with the trials' own scores (3 or more).
+    """
+    if not one_shot:
+        return board
+    board = board.copy()
+    losses = {}
+    for child in one_shot["children"]:
+        for trial_id in sorted(trials):
+            values = trials[trial_id].hyperparameters.values
+            if trial_id not in losses and all(
+                values.get(k) == v for k, v in child["values"].items()
+            ):
+                losses[trial_id] = child["supernet_loss"]
+                break
+    board["supernet_loss"] = board["trial_id"].map(losses)
+    scored = board[(board["status"] == "COMPLETED") & board["supernet_loss"].notna()]
+    scored = scored[np.isfinite(scored["score"].astype(float))]
+    if len(scored) >= 3:
+        from scipy.stats import spearmanr
+
+        board.attrs["supernet_spearman"] = float(
+            spearmanr(scored["supernet_loss"], scored["score"]).statistic
+        )
+    board.attrs["supernet_trained"] = len(scored)
+    return board
+
+
+def one_shot_lines(estimator, board: pd.DataFrame) -> list[str]:
+    """The summary's account of a one-shot stage (empty without one)."""
+    one_shot = getattr(estimator, "one_shot_", None)
+    if not one_shot:
+        return []
+    history = one_shot["history"]
+    if not one_shot["children"]:
+        return [
+            f"One-shot search ({one_shot['method']}): too little time for a "
+            "supernet; the search started from the default cell."
+        ]
+    entropy = ", ".join(f"{h['entropy']:.2f}" for h in history)
+    lines = [
+        f"One-shot search ({one_shot['method']}): {len(history)} supernet epochs "
+        f"in {one_shot['seconds']:.1f} s; mean entropy of the edges' operation "
+        f"distribution by epoch: {entropy}.",
+        "Derived cell (retrained from scratch as the first trial):",
+        *(f"  {line}" for line in describe_genotype(one_shot["values"])),
+    ]
+    spearman = board.attrs.get("supernet_spearman")
+    trained = board.attrs.get("supernet_trained", 0)
+    if spearman is not None:
+        lines.append(
+            f"Supernet loss vs standalone score of {trained} architectures "
+            f"(Spearman): {spearman:.2f}."
+        )
+    else:
+        lines.append(
+            f"{trained} of the {len(one_shot['children'])} architectures the "
+            "supernet scored were trained alone: too few for a rank correlation."
+        )
+    return lines
+
+
 def summary(estimator) -> str:
     """A text summary of a fitted estimator's search."""
     board = estimator.leaderboard_
@@ -112,6 +179,7 @@ def summary(estimator) -> str:
             f"Zero-cost proxy vs trained score (Spearman): {spearman:.2f} over the "
             "completed trials it scored."
         )
+    lines.extend(one_shot_lines(estimator, estimator.leaderboard_))
     lines.append("Best hyperparameters:")
     for name, value in estimator.best_hyperparameters_.values.items():
         lines.append(f"  {name}: {value}")

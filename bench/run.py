@@ -49,7 +49,7 @@ TARGETS = {
     "california": "rmse <= 0.47",
     "mnist": "accuracy >= 0.985",
     "sst2": "accuracy >= 0.835",
-    "sst2_glove": "accuracy >= 0.85 (word_vectors=\"glove-6b-50d\")",
+    "sst2_glove": 'accuracy >= 0.85 (word_vectors="glove-6b-50d")',
     "temperatures": "mae <= 1.70 (one step ahead)",
 }
 #: The metric each row is judged by, its target, and whether higher is better.

@@ -1,5 +1,6 @@
 """Searchable blocks and heads."""
 
+from automl_keras.blocks.cells import CellBlock
 from automl_keras.blocks.core import (
     CastToFloat32,
     ConvBlock,
@@ -25,6 +26,7 @@ from automl_keras.blocks.text import (
     BagOfNgramsBlock,
     Embedding,
     TextBlock,
+    TextCellBlock,
     TextCNNBlock,
     TextRNNBlock,
     TransformerBlock,
@@ -33,6 +35,7 @@ from automl_keras.blocks.timeseries import ForecastHead, TimeSeriesBlock
 
 __all__ = [
     "BagOfNgramsBlock",
+    "CellBlock",
     "CastToFloat32",
     "Embedding",
     "ExpandLastDim",
@@ -53,6 +56,7 @@ __all__ = [
     "StructuredDataBlock",
     "TemporalReduction",
     "TextBlock",
+    "TextCellBlock",
     "TextCNNBlock",
     "TextRNNBlock",
     "TimeSeriesBlock",

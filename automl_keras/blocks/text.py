@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import keras
 
+from automl_keras.blocks.cells import CellBlock
 from automl_keras.blocks.core import recurrent_layers
 from automl_keras.blocks.ngrams import BagOfNgramsBlock
 from automl_keras.blocks.tokens import (
@@ -373,6 +374,80 @@ class TransformerBlock(_SequenceBlock):
 
 
 @register
+class TextCellBlock(_SequenceBlock):
+    """Embedding, then a network of searched cells (`CellBlock`) over the tokens.
+
+    The search space of `tuner="darts"` and `tuner="enas"` for texts (1-D
+    cells over the token sequence).
+
+    Args:
+        nodes: Intermediate nodes of a cell.
+        channels: Channels of the first stage; searched when None.
+        layers: Normal cells per stage; searched when None.
+        supernet: None, or "darts" / "enas" for the one-shot supernet.
+        embedding_dim: Embedding size; searched when None.
+        word_vectors: A local GloVe-format file, "glove-6b-50d", or None.
+        dropout: Dropout rate after the cells; searched when None.
+        standardize: `TextVectorization` standardisation; searched when None.
+        max_tokens: Vocabulary size; searched when None.
+        name: The block's name.
+    """
+
+    mask_zero = False
+
+    def __init__(
+        self,
+        nodes: int = 3,
+        channels: int | None = None,
+        layers: int | None = None,
+        supernet: str | None = None,
+        embedding_dim: int | None = None,
+        word_vectors: str | None = None,
+        dropout: float | None = None,
+        standardize: str | None = None,
+        max_tokens: int | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            embedding_dim, word_vectors, dropout, standardize, max_tokens, name
+        )
+        CellBlock(nodes, channels, layers, supernet=supernet)  # checks them
+        self.nodes, self.channels, self.layers = nodes, channels, layers
+        self.supernet = supernet
+
+    def as_supernet(self, mode: str) -> TextCellBlock:
+        """The same block building the one-shot supernet ("darts" or "enas")."""
+        return type(self)(**{**self.get_config(), "supernet": mode})
+
+    def build(self, hp, inputs):
+        x, _, _ = self._embed(hp, inputs, dims=(32, 64, 128), default_dim=64)
+        cells = CellBlock(
+            self.nodes,
+            self.channels,
+            self.layers,
+            supernet=self.supernet,
+            name=f"{self.name}_cells",
+        )
+        x = cells.build(hp, [x])
+        dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.25)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout")(x)
+        return x
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "nodes": self.nodes,
+            "channels": self.channels,
+            "layers": self.layers,
+            "supernet": self.supernet,
+            "embedding_dim": self.embedding_dim,
+            "word_vectors": self.word_vectors,
+            "dropout": self.dropout,
+        }
+
+
+@register
 class TextBlock(Block):
     """The searched text model: one of the four text blocks.
 
@@ -440,6 +515,7 @@ __all__ = [
     "BagOfNgramsBlock",
     "Embedding",
     "TextBlock",
+    "TextCellBlock",
     "TextCNNBlock",
     "TextRNNBlock",
     "TransformerBlock",

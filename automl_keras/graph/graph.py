@@ -158,6 +158,20 @@ class Graph:
             model_inputs, {h.name: o for h, o in zip(self.heads, outputs)}
         )
 
+    def with_blocks(self, replace) -> Graph:
+        """A graph of the same inputs and wiring whose blocks are `replace(block)`.
+
+        The inputs (and their analysis) are shared with this graph; a block
+        that `replace` returns unchanged is shared too.
+        """
+        values = {id(node): node for node in self.inputs}
+        for node in self.nodes:
+            if node.producer is None:
+                continue
+            block = replace(node.producer)
+            values[id(node)] = block([values[id(p)] for p in node.inputs])
+        return Graph(self.inputs, [values[id(n)] for n in self.outputs])
+
     def get_config(self) -> dict:
         index = {id(n): i for i, n in enumerate(self.inputs)}
         nodes = []

@@ -19,7 +19,6 @@ from automl_keras.errors import (
     ConfigurationError,
     DataError,
     NotFittedError,
-    did_you_mean,
 )
 from automl_keras.graph import registry
 from automl_keras.graph.block import merge_alias
@@ -32,9 +31,14 @@ from automl_keras.search.costs import image_settings
 from automl_keras.search.data import make_dataset
 from automl_keras.search.executors import make_executor
 from automl_keras.search.objectives import parse_objectives
-from automl_keras.search.oracles import check_tuner_name
-from automl_keras.search.screening import PROXIES
+from automl_keras.search.oneshot import keep_result, one_shot_stage, one_shot_trials
+from automl_keras.search.oracles import resolve_tuner
 from automl_keras.selection import Selection, select
+from automl_keras.tasks.params import (
+    check_count,
+    check_no_keras_arguments,
+    check_search_params,
+)
 from automl_keras.tasks.preparation import DataPreparation, PreparedData
 
 logger = logging.getLogger("automl_keras")
@@ -76,77 +80,7 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
 
     # -- validation ---------------------------------------------------------------
     def _check_params(self) -> None:
-        max_trials = self.max_trials
-        if max_trials is not None and (
-            not isinstance(max_trials, int | np.integer) or max_trials < 1
-        ):
-            raise ConfigurationError(
-                "max_trials must be an integer >= 1 or None. Received: "
-                f"max_trials={max_trials!r}."
-            )
-        if self.time_limit is not None and not (
-            isinstance(self.time_limit, int | float) and self.time_limit > 0
-        ):
-            raise ConfigurationError(
-                "time_limit must be a positive number of seconds or None. Received: "
-                f"time_limit={self.time_limit!r}."
-            )
-        check_tuner_name(self.tuner)
-        if self.tensorboard_dir is not None:
-            import importlib.util
-
-            if importlib.util.find_spec("tensorboard") is None:
-                raise ConfigurationError(
-                    "tensorboard_dir needs the tensorboard package. Install it with "
-                    "`pip install 'automl_keras[tensorboard]'` or pass "
-                    "tensorboard_dir=None. Received: "
-                    f"tensorboard_dir={self.tensorboard_dir!r}."
-                )
-        for name, minimum, optional in (
-            ("max_consecutive_failures", 0, False),
-            ("ensemble_size", 1, False),
-            ("max_params", 1, True),
-            ("max_model_size", 1, True),
-            ("zero_cost_candidates", 1, False),
-        ):
-            value = getattr(self, name)
-            if optional and value is None:
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | np.integer)
-                or value < minimum
-            ):
-                raise ConfigurationError(
-                    f"{name} must be an integer >= {minimum}"
-                    + (" or None" if optional else "")
-                    + f". Received: {name}={value!r}."
-                )
-        if self.seed is not None and not isinstance(self.seed, int | np.integer):
-            raise ConfigurationError(
-                f"seed must be an integer or None. Received: seed={self.seed!r}."
-            )
-        parse_objectives(self.objective)
-        _ = self._max_params  # raises when the two names disagree
-        self._check_search_constraints()
-        make_executor(getattr(self, "executor", None))
-
-    def _check_search_constraints(self) -> None:
-        latency = self.max_latency_ms
-        if latency is not None and (
-            isinstance(latency, bool)
-            or not isinstance(latency, int | float | np.number)
-            or not latency > 0
-        ):
-            raise ConfigurationError(
-                "max_latency_ms must be a positive number of milliseconds per "
-                f"example or None. Received: max_latency_ms={latency!r}."
-            )
-        if self.zero_cost is not None and self.zero_cost not in PROXIES:
-            raise ConfigurationError(
-                f"Unknown zero_cost proxy {self.zero_cost!r}. Expected None or one "
-                f"of {list(PROXIES)}.{did_you_mean(self.zero_cost, PROXIES)}"
-            )
+        check_search_params(self)
 
     @property
     def _max_params(self) -> int | None:
@@ -297,6 +231,17 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             self.directory
             or os.path.join(tempfile.gettempdir(), "automl_keras_projects")
         )
+        initial_hps = self._initial_hps(prepared.graph)
+        one_shot = one_shot_stage(
+            resolve_tuner(self.tuner),
+            prepared,
+            config,
+            budget,
+            project_dir=os.path.join(directory, self.project_name),
+            overwrite=self.overwrite,
+        )
+        if one_shot is not None:
+            initial_hps = one_shot_trials(one_shot, initial_hps)
         tuner = build_tuner(
             self.tuner,
             GraphHyperModel(
@@ -310,8 +255,9 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             directory=directory,
             project_name=self.project_name,
             overwrite=self.overwrite,
-            initial_hps=self._initial_hps(prepared.graph),
+            initial_hps=initial_hps,
         )
+        self.one_shot_ = keep_result(one_shot, tuner)
         try:
             executor.search(tuner, prepared.data, callbacks=callbacks)
         except KeyboardInterrupt:
@@ -337,7 +283,9 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         self.history_ = chosen.history
         self.graph_ = graph
         self.encoders_ = encoders
-        board = reporting.leaderboard(tuner)
+        board = reporting.with_one_shot(
+            reporting.leaderboard(tuner), tuner.oracle.trials, self.one_shot_
+        )
         served = {t.trial_id for t in members}
         board["refit"] = [bool(chosen.refit and i in served) for i in board["trial_id"]]
         self.leaderboard_ = board
@@ -578,25 +526,3 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
 
     def __sklearn_clone__(self):
         return type(self)(**copy.deepcopy(self.get_params(deep=False)))
-
-
-def check_no_keras_arguments(arguments: dict) -> None:
-    """Raises ConfigurationError naming `keras.Model.fit` arguments given to `fit`."""
-    if arguments:
-        raise ConfigurationError(
-            f"fit does not pass Keras arguments on to the trials: received "
-            f"{sorted(arguments)}. The search runs each trial's training (epochs, "
-            "early stopping, the time limit); fit takes epochs, batch_size, "
-            "callbacks, validation_split, validation_data, class_weight, "
-            "sample_weight and verbose."
-        )
-
-
-def check_count(value, name: str) -> None:
-    """Raises ConfigurationError unless `value` is None or an integer >= 1."""
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1
-    ):
-        raise ConfigurationError(
-            f"{name} must be an integer >= 1 or None. Received: {name}={value!r}."
-        )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from automl_keras.blocks.cells import CellBlock
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
 from automl_keras.blocks.image import ImageBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import ImageInput
 from automl_keras.search.executors import Executor
+from automl_keras.search.oneshot import ONE_SHOT_TUNERS
+from automl_keras.search.oracles import resolve_tuner
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import LOSS_ARGS_DOC, SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -57,12 +60,18 @@ class _ImageTask(BaseAutoModel):
 
     def _make_graph(self) -> Graph:
         image = ImageInput()
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            # DARTS and ENAS search cells (`blocks.cells`).
+            return Graph(image, self._head()(CellBlock()(image)))
         features = ImageBlock(
             block_type=self.block_type, augment=self.augment, weights=self.weights
         )(image)
         return Graph(image, self._head()(features))
 
     def _initial_hps(self, graph: Graph) -> list:
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            head = graph.heads[0]
+            return [{**_IMAGE_RECIPE, **head.first_trial_values(self._objective_name)}]
         trials = _IMAGE_FIRST_TRIALS
         if self.block_type is not None:
             trials = [

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from automl_keras.blocks.heads import ClassificationHead, RegressionHead
-from automl_keras.blocks.text import TextBlock
+from automl_keras.blocks.text import TextBlock, TextCellBlock
 from automl_keras.graph.graph import Graph
 from automl_keras.graph.node import TextInput
 from automl_keras.search.executors import Executor
+from automl_keras.search.oneshot import ONE_SHOT_TUNERS
+from automl_keras.search.oracles import resolve_tuner
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import LOSS_ARGS_DOC, SEARCH_ARGS_DOC
 from automl_keras.tasks.mixins import ClassifierMixin, RegressorMixin
@@ -82,12 +84,18 @@ class _TextTask(BaseAutoModel):
 
     def _make_graph(self) -> Graph:
         text = TextInput(column=self.text_column)
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            # DARTS and ENAS search cells over the tokens (`blocks.cells`).
+            cells = TextCellBlock(word_vectors=self.word_vectors)
+            return Graph(text, self._head()(cells(text)))
         features = TextBlock(
             block_type=self.block_type, word_vectors=self.word_vectors
         )(text)
         return Graph(text, self._head()(features))
 
     def _initial_hps(self, graph: Graph) -> list:
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            return []
         trials = _TEXT_FIRST_TRIALS
         if self.block_type is not None:
             # A fixed block type is no hyperparameter: keep its trials, not

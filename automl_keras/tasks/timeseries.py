@@ -29,8 +29,9 @@ from automl_keras.graph.node import TimeSeriesInput
 from automl_keras.search.executors import Executor
 from automl_keras.search.folds import rolling_folds
 from automl_keras.search.objectives import parse_objectives
-from automl_keras.tasks.base import BaseAutoModel, check_count
+from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
+from automl_keras.tasks.params import check_count
 
 if TYPE_CHECKING:
     import keras_tuner

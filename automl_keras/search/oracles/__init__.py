@@ -59,7 +59,17 @@ class HyperbandOracle(BudgetedOracle, keras_tuner.oracles.HyperbandOracle):
         return keras_tuner.oracles.HyperbandOracle.populate_space(self, trial_id)
 
 
-TUNERS = ("greedy", "random", "bayesian", "hyperband", "morphism", "evolution", "rl")
+TUNERS = (
+    "greedy",
+    "random",
+    "bayesian",
+    "hyperband",
+    "morphism",
+    "evolution",
+    "rl",
+    "darts",
+    "enas",
+)
 
 
 class TunerName:
@@ -135,7 +145,9 @@ def make_oracle(
 
     Args:
         tuner: A name from `TUNERS` or a `keras_tuner.Oracle` (used as it is;
-            the tuner still stops it at the time limit).
+            the tuner still stops it at the time limit). "darts" and "enas"
+            make the greedy oracle that trains the one-shot stage's
+            architectures first (`initial_hps`).
         config: The search's `SearchConfig`.
         initial_hps: Partial `{name: value}` dicts to try first.
         budget: The search's `Budget`.
@@ -157,7 +169,9 @@ def make_oracle(
         "store": store,
         "screener": screener,
     }
-    if tuner == "greedy":
+    if tuner in ("greedy", "darts", "enas"):
+        # After a one-shot stage (`search.oneshot`) the derived architecture
+        # and the scored children are the first trials; greedy steps follow.
         return GreedyOracle(initial_hps=initial_hps, max_trials=max_trials, **common)
     if tuner == "random":
         return RandomOracle(max_trials=max_trials, **common)

@@ -33,6 +33,7 @@ from automl_keras.search.oracles.base import (
     active_values,
     choices_of,
 )
+from automl_keras.search.oracles.policy import Policy
 
 
 class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
@@ -57,21 +58,21 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
         self.initial_hps = list(initial_hps or [])
         self.learning_rate = learning_rate
         self.baseline_decay = baseline_decay
-        self.logits = {}
-        self.baseline = None
-        self.rewards = []
+        self.policy = Policy(learning_rate, baseline_decay)
         self.learnt = []
+
+    @property
+    def logits(self) -> dict:
+        return self.policy.logits
+
+    @property
+    def baseline(self) -> float | None:
+        return self.policy.baseline
 
     # -- the policy ---------------------------------------------------------------
     def probabilities(self, item) -> np.ndarray:
         """The controller's distribution over one hyperparameter's choices."""
-        choices = choices_of(item)
-        logits = self.logits.get(item.name)
-        if logits is None or len(logits) != len(choices):
-            return np.full(len(choices), 1.0 / len(choices))
-        z = np.asarray(logits, dtype="float64")
-        z = np.exp(z - z.max())
-        return z / z.sum()
+        return self.policy.probabilities(item.name, len(choices_of(item)))
 
     def sample(self, rng) -> dict:
         """Values drawn from the controller, active hyperparameters only."""
@@ -81,14 +82,7 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
             if not hp.is_active(item):
                 continue
             choices = choices_of(item)
-            p = self.probabilities(item)
-            threshold, total = rng.random(), 0.0
-            index = len(choices) - 1
-            for i, value in enumerate(p):
-                total += value
-                if threshold < total:
-                    index = i
-                    break
+            index = self.policy.draw(item.name, len(choices), rng)
             hp.values[item.name] = choices[index]
         return active_values(hp)
 
@@ -111,33 +105,17 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
             self._step(trial.hyperparameters.values, reward)
 
     def _step(self, values: dict, reward: float) -> None:
-        self.rewards.append(float(reward))
-        if self.baseline is None:
-            self.baseline = float(reward)
-            return
-        spread = float(np.std(self.rewards)) or 1.0
-        advantage = (reward - self.baseline) / spread
-        self.baseline = (
-            self.baseline_decay * self.baseline + (1 - self.baseline_decay) * reward
-        )
         hp = self.hyperparameters.copy()
         hp.values = dict(values)
+        chosen = {}
         for item in hp.space:
             if item.name not in values or not hp.is_active(item):
                 continue
             choices = choices_of(item)
             index = _index_of(choices, values[item.name])
-            if index is None:
-                continue
-            gradient = -self.probabilities(item)
-            gradient[index] += 1.0
-            logits = np.asarray(
-                self.logits.get(item.name) or [0.0] * len(choices), dtype="float64"
-            )
-            if len(logits) != len(choices):
-                logits = np.zeros(len(choices))
-            logits += self.learning_rate * advantage * gradient
-            self.logits[item.name] = [float(v) for v in logits]
+            if index is not None:
+                chosen[item.name] = (index, len(choices))
+        self.policy.step(chosen, reward)
 
     def propose(self, trial_id):
         self.learn()
@@ -158,9 +136,9 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
             initial_hps=self.initial_hps,
             learning_rate=self.learning_rate,
             baseline_decay=self.baseline_decay,
-            logits=self.logits,
-            baseline=self.baseline,
-            rewards=self.rewards,
+            logits=self.policy.logits,
+            baseline=self.policy.baseline,
+            rewards=self.policy.rewards,
             learnt=self.learnt,
         )
         return state
@@ -170,9 +148,13 @@ class ReinforceOracle(BudgetedOracle, keras_tuner.Oracle):
         self.initial_hps = state["initial_hps"]
         self.learning_rate = state["learning_rate"]
         self.baseline_decay = state["baseline_decay"]
-        self.logits = {k: list(v) for k, v in state["logits"].items()}
-        self.baseline = state["baseline"]
-        self.rewards = list(state["rewards"])
+        self.policy = Policy(
+            self.learning_rate,
+            self.baseline_decay,
+            state["logits"],
+            state["baseline"],
+            state["rewards"],
+        )
         self.learnt = list(state["learnt"])
 
 
