@@ -212,18 +212,7 @@ def main(argv=None) -> int:
     jobs.append(("epochs", "-"))
     results, epochs = [], {}
     for row, tuner in jobs:
-        command = [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--child",
-            row,
-            tuner,
-            "--time-limit",
-            str(args.time_limit),
-            "--seed",
-            str(args.seed),
-        ]
-        result = harness.child_result(command, f"{row}/{tuner}")
+        result = harness.comparison_child(__file__, args, row, tuner)
         if row == "epochs":
             epochs = result
         else:

@@ -72,18 +72,7 @@ def main(argv=None) -> int:
     results = []
     for row in args.rows:
         for label in labels:
-            command = [
-                sys.executable,
-                os.path.abspath(__file__),
-                "--child",
-                row,
-                label,
-                "--time-limit",
-                str(args.time_limit),
-                "--seed",
-                str(args.seed),
-            ]
-            results.append(harness.child_result(command, f"{row}/{label}"))
+            results.append(harness.comparison_child(__file__, args, row, label))
     if not args.no_write:
         shown = " ".join(["python bench/oracles.py"] + (argv or sys.argv[1:]))
         write_section(results, shown, args.output)

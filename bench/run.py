@@ -487,6 +487,19 @@ def comparison_parser(doc: str, rows: tuple, time_limit: float):
     return parser
 
 
+def comparison_child(script: str, args, first: str, second: str) -> dict:
+    """Runs `script --child first second` with the parsed comparison arguments.
+
+    Args:
+        script: The benchmark script's path.
+        args: Its parsed `comparison_parser` arguments (time limit, seed).
+        first, second: The child's two words (a row and a tuner, say).
+    """
+    command = [sys.executable, os.path.abspath(script), "--child", first, second]
+    command += ["--time-limit", str(args.time_limit), "--seed", str(args.seed)]
+    return child_result(command, f"{first}/{second}")
+
+
 def child_result(command: list, what: str) -> dict:
     """Runs a benchmark child process; returns the dict it printed as RESULT."""
     output = subprocess.run(command, capture_output=True, text=True, check=False)

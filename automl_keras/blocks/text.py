@@ -428,11 +428,7 @@ class TextCellBlock(_SequenceBlock):
             supernet=self.supernet,
             name=f"{self.name}_cells",
         )
-        x = cells.build(hp, [x])
-        dropout = self.choice(hp, "dropout", [0.0, 0.25, 0.5], default=0.25)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name=f"{self.name}_dropout")(x)
-        return x
+        return self._dropout(hp, cells.build(hp, [x]))
 
     def get_config(self):
         return {
@@ -441,9 +437,6 @@ class TextCellBlock(_SequenceBlock):
             "channels": self.channels,
             "layers": self.layers,
             "supernet": self.supernet,
-            "embedding_dim": self.embedding_dim,
-            "word_vectors": self.word_vectors,
-            "dropout": self.dropout,
         }
 
 

@@ -184,7 +184,7 @@ class SupernetTrainer:
 
     # -- training -------------------------------------------------------------
     def train(self, seconds: float | None, max_epochs: int) -> None:
-        """Epochs until `seconds` have passed (checked every few steps)."""
+        """Epochs until `seconds` have passed (checked after every step)."""
         started = time.monotonic()
         end = math.inf if seconds is None else started + seconds
         validation = iter(self.data.validation(self.batch_size).repeat())

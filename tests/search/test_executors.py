@@ -245,6 +245,28 @@ def test_ray_search_runs_two_trials_at_a_time(tmp_path, local_ray):
     assert local_ray.is_initialized()
 
 
+@pytest.mark.ray
+def test_one_shot_search_trains_its_architectures_on_ray(tmp_path, local_ray):
+    from tests.helpers import image_data
+
+    images, labels = image_data(40)
+    clf = ak.ImageClassifier(
+        tuner="enas",
+        max_trials=2,
+        seed=0,
+        directory=str(tmp_path),
+        executor=RayExecutor(num_workers=1),
+    )
+    clf.fit(images, labels, epochs=1, verbose=0)
+    board = clf.leaderboard()
+    assert (board["status"] == "COMPLETED").all() and len(board) == 2
+    # The first trial on the workers is the architecture the supernet derived.
+    first = clf._search_tuner.oracle.trials[board["trial_id"].min()]
+    derived = clf.one_shot_["values"]
+    assert all(first.hyperparameters.values[k] == v for k, v in derived.items())
+    assert board["supernet_loss"].notna().sum() == 2
+
+
 class KillFirstTraining(keras.callbacks.Callback):
     """The first training of a search writes its pid and waits to be killed.
 

@@ -132,3 +132,23 @@ def test_without_time_for_a_supernet_the_search_starts_from_the_default_cell(
     assert clf.one_shot_["children"] == []
     assert "too little time for a supernet" in clf.summary()
     assert "supernet_loss" in clf.leaderboard()
+
+
+def test_cells_on_time_series_windows_in_an_automodel(tmp_path):
+    r = np.random.default_rng(0)
+    series = np.sin(np.arange(200) / 4) + 0.1 * r.normal(size=200)
+    windows = np.stack([series[i : i + 16] for i in range(180)])[..., None]
+    targets = series[16:196]
+    source = ak.TimeSeriesInput()
+    model = ak.AutoModel(
+        inputs=source,
+        outputs=ak.RegressionHead()(ak.CellBlock(nodes=2)(source)),
+        tuner="enas",
+        max_trials=1,
+        seed=0,
+        directory=tmp_path,
+    )
+    model.fit(windows.astype("float32"), targets, epochs=1, verbose=0)
+    assert model.one_shot_["method"] == "enas"
+    assert any("/normal_0_0" in name for name in model.one_shot_["values"])
+    assert np.isfinite(model.predict(windows[:4].astype("float32"))).all()

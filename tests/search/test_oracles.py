@@ -11,6 +11,7 @@ import automl_keras as ak
 from automl_keras.errors import ConfigurationError
 from automl_keras.search.budget import Budget
 from automl_keras.search.config import SearchConfig
+from automl_keras.search.oneshot import ONE_SHOT_TUNERS
 from automl_keras.search.oracles import (
     TUNERS,
     GreedyOracle,
@@ -198,8 +199,9 @@ class TestTunerNames:
         assert oracle.max_trials == 2
 
 
-@pytest.mark.parametrize("tuner", TUNERS)
+@pytest.mark.parametrize("tuner", [t for t in TUNERS if t not in ONE_SHOT_TUNERS])
 def test_each_tuner_runs_a_small_search(tmp_path, tuner):
+    # The one-shot tuners search cells (images, texts): tests/search/test_oneshot.py
     frame = structured_frame(60)
     clf = ak.StructuredDataClassifier(
         max_trials=2, tuner=tuner, seed=0, directory=tmp_path
