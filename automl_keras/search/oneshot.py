@@ -52,9 +52,9 @@ def check_one_shot_graph(graph: Graph, tuner: str) -> None:
         raise ConfigurationError(
             f"tuner={tuner!r} searches the cells of a CellBlock, and this graph has "
             f"none (blocks: {[type(b).__name__ for b in graph.blocks]}). "
-            "ImageClassifier, ImageRegressor, TextClassifier and TextRegressor build "
-            "one for these tuners; in an AutoModel, add ak.CellBlock() (or "
-            "ak.TextCellBlock()) to the graph, or choose another tuner."
+            "The image, text and time-series tasks build one for these tuners; in "
+            "an AutoModel, add ak.CellBlock() (or ak.TextCellBlock()) to the graph; "
+            "for tables, choose another tuner."
         )
 
 

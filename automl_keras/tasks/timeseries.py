@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import r2_score
 
+from automl_keras.blocks.cells import CellBlock
 from automl_keras.blocks.timeseries import (
     FORECAST_LOSSES,
     ForecastHead,
@@ -29,6 +30,8 @@ from automl_keras.graph.node import TimeSeriesInput
 from automl_keras.search.executors import Executor
 from automl_keras.search.folds import rolling_folds
 from automl_keras.search.objectives import parse_objectives
+from automl_keras.search.oneshot import ONE_SHOT_TUNERS
+from automl_keras.search.oracles import resolve_tuner
 from automl_keras.tasks.base import BaseAutoModel
 from automl_keras.tasks.common import SEARCH_ARGS_DOC
 from automl_keras.tasks.params import check_count
@@ -192,10 +195,19 @@ class TimeSeriesForecaster(BaseAutoModel):
             linear_start=True,
             num_targets=len(self._targets),
         )
-        features = TimeSeriesBlock(block_type=self.block_type, residual=True)(series)
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            # DARTS and ENAS search 1-D cells over the window, as the learned
+            # correction of the closed-form linear forecast.
+            features = CellBlock()(series)
+        else:
+            features = TimeSeriesBlock(block_type=self.block_type, residual=True)(
+                series
+            )
         return Graph(series, ForecastHead(loss=self._loss)([features, series]))
 
     def _initial_hps(self, graph: Graph) -> list:
+        if resolve_tuner(self.tuner) in ONE_SHOT_TUNERS:
+            return []
         trials = _FIRST_TRIALS
         if self.block_type is not None:
             key = "time_series_block/block_type"

@@ -10,7 +10,13 @@ from automl_keras.errors import ConfigurationError
 from automl_keras.search.data import SearchData
 from automl_keras.search.oneshot import RESULT_FILE
 from automl_keras.search.supernet import SupernetTrainer
-from tests.helpers import fit_fails_early, image_data, structured_frame, text_data
+from tests.helpers import (
+    fit_fails_early,
+    image_data,
+    series_frame,
+    structured_frame,
+    text_data,
+)
 
 
 def _edge_values(values: dict) -> dict:
@@ -152,3 +158,21 @@ def test_cells_on_time_series_windows_in_an_automodel(tmp_path):
     assert model.one_shot_["method"] == "enas"
     assert any("/normal_0_0" in name for name in model.one_shot_["values"])
     assert np.isfinite(model.predict(windows[:4].astype("float32"))).all()
+
+
+def test_darts_forecaster_corrects_the_linear_forecast_with_cells(tmp_path):
+    frame = series_frame(160)
+    model = ak.TimeSeriesForecaster(
+        lookback=16,
+        target="temp",
+        date_column="date",
+        tuner="darts",
+        max_trials=1,
+        seed=0,
+        directory=tmp_path,
+    )
+    model.fit(frame, epochs=1, verbose=0)
+    assert model.one_shot_["method"] == "darts"
+    assert any("/normal_0_0" in name for name in model.one_shot_["values"])
+    forecast = model.predict(frame)
+    assert forecast.shape == (1,) and np.isfinite(forecast).all()
