@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from automl_keras.blocks.cells import CELL_KINDS, OPERATIONS, mixed_edges
 from automl_keras.hypermodel import all_layers
+from automl_keras.search.data import SearchData
 from automl_keras.search.oracles.policy import Policy
 
 #: Identity edges a derived normal cell keeps at most.
@@ -126,7 +127,13 @@ class SupernetTrainer:
     """
 
     def __init__(
-        self, model, method, data, batch_size, seed=0, arch_learning_rate=1e-2
+        self,
+        model: keras.Model,
+        method: str,
+        data: SearchData,
+        batch_size: int,
+        seed: int = 0,
+        arch_learning_rate: float = 1e-2,
     ):
         self.model, self.method, self.data = model, method, data
         self.batch_size = batch_size
