@@ -169,6 +169,8 @@ class GraphHyperModel(keras_tuner.HyperModel):
                 with hp.conditional_scope("optimizer", ["adamw"]):
                     decay = hp.Choice("weight_decay", list(WEIGHT_DECAYS), default=1e-2)
             optimizer = keras.optimizers.AdamW(rate, weight_decay=decay)
+        elif name == "adam":
+            optimizer = keras.optimizers.Adam(rate)
         else:
             optimizer = keras.optimizers.get(
                 {"class_name": name, "config": {"learning_rate": rate}}

@@ -190,8 +190,7 @@ def ensemble_members(
             candidates[: len(outputs) + 1]
         ):
             break
-        keras.utils.clear_session(free_memory=False)
-        outputs.append(predict_arrays(tuner.load_model(trial), data.x_val))
+        outputs.append(validation_predictions(tuner, trial, data))
 
     def score(prediction) -> float:
         return float(np.mean(np.asarray(loss(data.y_val, prediction))))
@@ -210,6 +209,19 @@ def ensemble_members(
             single,
         )
     return chosen
+
+
+def validation_predictions(tuner: SearchTuner, trial, data: SearchData):
+    """A trial checkpoint's predictions for the validation split.
+
+    Those the trial kept when it saved its weights, else the checkpoint's
+    (loaded and called; a project from an earlier version kept none).
+    """
+    kept = tuner.store.load_predictions(trial.trial_id)
+    if kept is not None and len(kept) == data.num_val:
+        return kept
+    keras.utils.clear_session(free_memory=False)
+    return predict_arrays(tuner.load_model(trial), data.x_val)
 
 
 def refit_all(

@@ -6,7 +6,7 @@ it with the TensorFlow backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -22,17 +22,39 @@ def make_dataset(
     seed: int | None = None,
 ) -> tf.data.Dataset:
     """A batched dataset of `inputs` (a dict or array) and optional targets."""
+    return batched(
+        example_dataset(inputs, targets, sample_weight),
+        num_samples(inputs),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+    )
+
+
+def example_dataset(inputs, targets=None, sample_weight=None) -> tf.data.Dataset:
+    """The unbatched dataset of `inputs` and optional targets and weights."""
     parts = [inputs]
     if targets is not None:
         parts.append(targets)
         if sample_weight is not None:
             parts.append(np.asarray(sample_weight, dtype="float32"))
-    dataset = tf.data.Dataset.from_tensor_slices(
+    return tf.data.Dataset.from_tensor_slices(
         tuple(parts) if len(parts) > 1 else inputs
     )
+
+
+def batched(
+    dataset: tf.data.Dataset,
+    size: int,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int | None = None,
+) -> tf.data.Dataset:
+    """`dataset` (of `size` examples) shuffled if asked, batched, prefetched."""
     if shuffle:
         dataset = dataset.shuffle(
-            min(num_samples(inputs), 100_000), seed=seed, reshuffle_each_iteration=True
+            min(size, 100_000), seed=seed, reshuffle_each_iteration=True
         )
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
@@ -66,6 +88,12 @@ class SearchData:
     seed: int = 0
     refit_on_validation: bool = True
     folds: tuple = ()
+    _examples: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        # The datasets made from the arrays stay in this process (a worker
+        # makes its own).
+        return {**self.__dict__, "_examples": {}}
 
     @property
     def num_train(self) -> int:
@@ -95,17 +123,31 @@ class SearchData:
         return _concat(self.x_train, self.x_val), _concat(self.y_train, self.y_val)
 
     def train(self, batch_size: int) -> tf.data.Dataset:
-        return make_dataset(
-            self.x_train,
-            self.y_train,
-            self.w_train,
+        return batched(
+            self._split("train"),
+            self.num_train,
             batch_size=batch_size,
             shuffle=True,
             seed=self.seed,
         )
 
     def validation(self, batch_size: int) -> tf.data.Dataset:
-        return make_dataset(self.x_val, self.y_val, self.w_val, batch_size=batch_size)
+        return batched(self._split("val"), self.num_val, batch_size=batch_size)
+
+    def _split(self, part: str) -> tf.data.Dataset:
+        """The unbatched examples of `part` ("train" or "val"), made once.
+
+        Every trial batches the same examples again: turning the arrays into
+        tensors (strings especially) is the costly part, and the order each
+        trial sees stays that of a fresh dataset with the same seed.
+        """
+        if part not in self._examples:
+            self._examples[part] = example_dataset(
+                getattr(self, f"x_{part}"),
+                getattr(self, f"y_{part}"),
+                getattr(self, f"w_{part}"),
+            )
+        return self._examples[part]
 
     def train_batch(self, size: int = 64):
         """The first `size` training inputs as tensors (one model call)."""
@@ -128,18 +170,34 @@ class SearchData:
         )
 
 
-def predict_arrays(model, x, batch_size: int = 1024) -> np.ndarray:
+#: Input values per eager call of `predict_arrays` (about 16 MB of float32).
+PREDICTION_VALUES = 2**22
+
+
+def predict_arrays(model, x, batch_size: int | None = None) -> np.ndarray:
     """A single-output model's predictions for `x`, called eagerly in slices.
 
     For the few thousand rows of a validation split one eager call per slice
     costs less than `model.predict`, which traces a graph function first.
+    Each call costs a fixed time per operation, so slices are as large as
+    memory allows: by default `PREDICTION_VALUES` input values, between 128
+    and 4,096 examples (the rows of a table, a few hundred images).
     """
+    if batch_size is None:
+        values = max(1, values_per_example(x))
+        batch_size = int(np.clip(PREDICTION_VALUES // values, 128, 4096))
     outputs = []
     for start in range(0, num_samples(x), batch_size):
         outputs.append(
             np.asarray(model(slice_examples(x, start, batch_size), training=False))
         )
     return np.concatenate(outputs)
+
+
+def values_per_example(x) -> int:
+    """How many values one example of model inputs holds."""
+    arrays = x.values() if isinstance(x, dict) else [x]
+    return sum(int(np.prod(np.shape(a)[1:], dtype=int)) for a in arrays)
 
 
 def num_samples(x) -> int:

@@ -20,7 +20,7 @@ import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.hypermodel import evaluate
-from automl_keras.search import costs, morph
+from automl_keras.search import checkpoints, costs, morph
 from automl_keras.search.budget import (
     Budget,
     BudgetedEarlyStopping,
@@ -28,7 +28,7 @@ from automl_keras.search.budget import (
     EpochValidation,
 )
 from automl_keras.search.config import SearchConfig
-from automl_keras.search.data import SearchData
+from automl_keras.search.data import SearchData, predict_arrays
 from automl_keras.search.folds import score_folds
 from automl_keras.search.objectives import measure_objectives, pareto_trials
 from automl_keras.search.progress import (
@@ -141,6 +141,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     break
                 if trial.status == TrialStatus.IDLE:
                     continue
+                # The last trial's garbage goes now; what survives lives across
+                # trials (records, data) and is frozen: the collection before
+                # each model is built scans one trial's objects only.
+                gc.collect()
+                gc.freeze()
                 self.on_trial_begin(trial)
                 self._try_run_and_update_trial(trial, data, callbacks=callbacks)
                 self.on_trial_end(trial)
@@ -243,8 +248,16 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 num_params,
                 info,
             )
-        if self._worth_keeping(score):
+        rank = self._rank(score)
+        if rank < checkpoints.kept_trials(config):
             self.save_model(trial.trial_id, model)
+            # What the final ensemble is scored on, without loading it (a
+            # trial the deadline stopped spends no time on it).
+            kept = checkpoints.keeps_predictions(rank, config, len(model.outputs))
+            if kept and not deadline.stopped:
+                self.store.save_predictions(
+                    trial.trial_id, predict_arrays(model, data.x_val)
+                )
         info["ended_at"] = round(self.budget.elapsed(), 3)
         self.store.write(trial.trial_id, info)
         del model
@@ -329,7 +342,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             parent = hp.values.get("tuner/trial_id")
             if parent and self.store.has_checkpoint(parent):
                 model.optimizer.build(model.trainable_variables)
-                model.load_weights(self.store.weights_path(parent))
+                self.store.load_weights(parent, model)
             else:
                 initial_epoch = 0
             # The weights carry the rounds they were trained for.
@@ -434,22 +447,12 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     data.train(batch_size),
                 )
 
-    def _worth_keeping(self, score: float) -> bool:
-        """Whether a trial's weights could survive pruning (else not written).
-
-        Only the best `max(max_checkpoints, ensemble_size)` trials keep their
-        weights; with several objectives any trial may be on the Pareto front.
-        """
-        config = self.config
-        if len(config.objectives) > 1 or not hasattr(self.oracle, "end_order"):
-            return True
-        keep = max(config.max_checkpoints, config.ensemble_size)
-        better = [
-            t
-            for t in self.completed_trials(keep)
-            if (t.score < score if config.direction == "min" else t.score > score)
-        ]
-        return len(better) < keep
+    def _rank(self, score: float) -> int:
+        """How many of the trials keeping weights score better (see `checkpoints`)."""
+        if not hasattr(self.oracle, "end_order"):
+            return 0
+        best = self.completed_trials(checkpoints.kept_trials(self.config))
+        return checkpoints.rank_among(score, best, self.config)
 
     def _score_cut_short(self, trial, model, data, batch_size, history):
         """A history for a trial whose first epoch the deadline cut short.
@@ -488,8 +491,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     # -- checkpoints ------------------------------------------------------------
     def save_model(self, trial_id, model, step=0):
-        os.makedirs(self.store.trial_dir(trial_id), exist_ok=True)
-        model.save_weights(self.store.weights_path(trial_id))
+        self.store.save_weights(trial_id, model)
 
     def _trial_model(self, trial, epochs: int | None = None):
         """The compiled model a trial trains: built, or morphed from its parent.
@@ -532,7 +534,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
     def load_model(self, trial):
         model = self.build_architecture(trial)
         model.optimizer.build(model.trainable_variables)
-        model.load_weights(self.store.weights_path(trial.trial_id))
+        self.store.load_weights(trial.trial_id, model)
         return model
 
     def has_checkpoint(self, trial_id) -> bool:
@@ -549,26 +551,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         with several objectives every trial on the Pareto front, so that any of
         them can be exported. Records are never deleted.
         """
-        config = self.config
-        keep = {
-            t.trial_id
-            for t in self.oracle.get_best_trials(
-                max(config.max_checkpoints, config.ensemble_size)
-            )
-        }
-        if len(config.objectives) > 1:
-            keep |= {t.trial_id for t in self.pareto_trials()}
-        # Trials running in parallel may still be loading their parent's weights.
-        for trial in self.oracle.trials.values():
-            if trial.status == TrialStatus.RUNNING:
-                values = trial.hyperparameters.values
-                for key in (morph.PARENT, "tuner/trial_id"):
-                    if values.get(key):
-                        keep.add(str(values[key]))
-        for trial_id, trial in self.oracle.trials.items():
-            if trial_id in keep or trial.status == TrialStatus.RUNNING:
-                continue
-            self.store.delete_checkpoint(trial_id)
+        keep = checkpoints.checkpoints_to_keep(
+            self.oracle,
+            self.config,
+            self.pareto_trials() if len(self.config.objectives) > 1 else [],
+        )
+        for trial_id in self.oracle.trials:
+            if trial_id not in keep:
+                self.store.delete_checkpoint(trial_id)
 
     # -- bookkeeping ------------------------------------------------------------
     def on_trial_end(self, trial):

@@ -1,5 +1,6 @@
 """The trial runner: per-trial records, checkpoints, deadlines, failures."""
 
+import gc
 import math
 import os
 import time
@@ -177,6 +178,25 @@ class TestSearchData:
         got = predict_arrays(model, inputs, batch_size=3)
         assert got.shape == (7, 3)
         np.testing.assert_allclose(got, expected, rtol=1e-6)
+        np.testing.assert_allclose(predict_arrays(model, inputs), expected, rtol=1e-6)
+
+    def test_prediction_slices_shrink_as_examples_grow(self):
+        from automl_keras.search import data as search_data
+
+        calls = []
+
+        class Recorder:
+            def __call__(self, inputs, training):
+                calls.append(len(inputs))
+                return np.zeros((len(inputs), 1))
+
+        search_data.predict_arrays(Recorder(), np.zeros((5000, 10)))
+        assert calls == [4096, 904]
+        calls.clear()
+        search_data.predict_arrays(
+            Recorder(), np.zeros((300, 128, 128, 3), dtype="float32")
+        )
+        assert calls == [128, 128, 44]
 
     def test_combined_concatenates_train_and_validation(self):
         data = SearchData(
@@ -190,6 +210,129 @@ class TestSearchData:
         rows = list(data.combined(batch_size=10).as_numpy_iterator())[0]
         assert sorted(rows[0]["a"].tolist()) == [0, 1, 2, 3, 4, 5]
         assert rows[2].shape == (6,)
+
+    def test_datasets_reuse_their_examples_and_shuffle_as_fresh_ones(self):
+        data = SearchData(
+            x_train={"a": np.arange(50.0)},
+            y_train=np.arange(50),
+            x_val={"a": np.arange(5.0)},
+            y_val=np.arange(5),
+            seed=3,
+        )
+
+        def order(dataset):
+            return np.concatenate([y for _, y in dataset.as_numpy_iterator()])
+
+        def seeded(make):
+            # As in a trial: the seed is set, then the dataset is made.
+            keras.utils.set_random_seed(7)
+            return order(make())
+
+        fresh = seeded(
+            lambda: make_dataset(
+                data.x_train, data.y_train, batch_size=8, shuffle=True, seed=3
+            )
+        )
+        first, second = seeded(lambda: data.train(8)), seeded(lambda: data.train(8))
+        assert data._split("train") is data._split("train")
+        np.testing.assert_array_equal(first, fresh)
+        np.testing.assert_array_equal(second, fresh)
+        assert sorted(first.tolist()) == list(range(50))
+        assert sorted(order(data.validation(2)).tolist()) == [0, 1, 2, 3, 4]
+
+    def test_copies_and_pickles_leave_the_datasets_behind(self):
+        import dataclasses
+        import pickle
+
+        data = SearchData(
+            x_train={"a": np.arange(4.0)},
+            y_train=np.zeros(4),
+            x_val={"a": np.arange(2.0)},
+            y_val=np.ones(2),
+        )
+        data.train(2)
+        moved = dataclasses.replace(data, x_train={"a": np.arange(10.0, 14.0)})
+        rows = np.concatenate([x["a"] for x, _ in moved.train(4).as_numpy_iterator()])
+        assert sorted(rows.tolist()) == [10, 11, 12, 13]
+        restored = pickle.loads(pickle.dumps(data))
+        assert restored._examples == {}
+        assert restored.train(4) is not None
+
+
+class TestCheckpoints:
+    def _model(self, units=3):
+        inputs = keras.Input((2,))
+        hidden = keras.layers.BatchNormalization()(keras.layers.Dense(units)(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(1)(hidden))
+        model.compile(optimizer="adam", loss="mse")
+        return model
+
+    def test_weights_and_optimizer_state_round_trip(self, tmp_path):
+        model = self._model()
+        x, y = np.random.rand(16, 2), np.random.rand(16, 1)
+        model.fit(x, y, epochs=2, verbose=0)
+        store = TrialStore(str(tmp_path))
+        store.save_weights("03", model)
+        assert store.has_checkpoint("03")
+        fresh = self._model()
+        fresh.optimizer.build(fresh.trainable_variables)
+        store.load_weights("03", fresh)
+        np.testing.assert_allclose(
+            fresh.predict(x, verbose=0), model.predict(x, verbose=0)
+        )
+        for saved, loaded in zip(model.optimizer.variables, fresh.optimizer.variables):
+            np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
+
+    def test_another_architecture_is_refused(self, tmp_path):
+        store = TrialStore(str(tmp_path))
+        store.save_weights("00", self._model(units=3))
+        with pytest.raises(ValueError, match="shape"):
+            store.load_weights("00", self._model(units=4))
+
+    def test_pruning_removes_weights_and_predictions_but_not_the_record(self, tmp_path):
+        store = TrialStore(str(tmp_path))
+        store.write("01", {"epochs": 2})
+        store.save_weights("01", self._model())
+        store.save_predictions("01", np.ones((4, 1)))
+        np.testing.assert_array_equal(store.load_predictions("01"), np.ones((4, 1)))
+        store.delete_checkpoint("01")
+        assert not store.has_checkpoint("01")
+        assert store.load_predictions("01") is None
+        assert store.read("01") == {"epochs": 2}
+
+
+def test_ensemble_candidates_keep_their_validation_predictions(tmp_path):
+    """Averaging is scored on what each checkpoint predicted when it was saved."""
+    from automl_keras.selection import validation_predictions
+
+    frame = structured_frame(80)
+    x, y = frame.drop(columns="label"), frame["label"]
+    clf = ak.StructuredDataClassifier(
+        max_trials=3, ensemble_size=3, seed=0, directory=tmp_path, project_name="e"
+    )
+    clf.fit(
+        x.iloc[:60],
+        y.iloc[:60],
+        validation_data=(x.iloc[60:], y.iloc[60:]),
+        epochs=2,
+        verbose=0,
+    )
+    tuner = clf._search_tuner
+    store = TrialStore(clf.project_dir_)
+    kept = [t for t in tuner.completed_trials(3) if store.has_checkpoint(t.trial_id)]
+    with_predictions = [
+        t for t in kept if store.load_predictions(t.trial_id) is not None
+    ]
+    assert with_predictions
+    x_val = clf.graph_.inputs[0].model_arrays(x.iloc[60:])
+    data = SearchData(x_train=x_val, y_train=None, x_val=x_val, y_val=None)
+    for trial in with_predictions:
+        loaded = predict_arrays(tuner.load_model(trial), x_val)
+        np.testing.assert_allclose(
+            validation_predictions(tuner, trial, data), loaded, rtol=1e-5, atol=1e-6
+        )
+    # The objects frozen between trials are thawed when the search ends.
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize(
