@@ -20,6 +20,8 @@ import numpy as np
 
 RECORDS_DIR = "records"
 WEIGHTS_FILE = "model.weights.npz"
+#: The Keras weights file of projects from earlier versions (still loaded).
+KERAS_WEIGHTS_FILE = "model.weights.h5"
 PREDICTIONS_FILE = "validation_predictions.npy"
 
 
@@ -45,6 +47,9 @@ class TrialStore:
 
     def weights_path(self, trial_id) -> str:
         return os.path.join(self.trial_dir(trial_id), WEIGHTS_FILE)
+
+    def _keras_weights_path(self, trial_id) -> str:
+        return os.path.join(self.trial_dir(trial_id), KERAS_WEIGHTS_FILE)
 
     def predictions_path(self, trial_id) -> str:
         return os.path.join(self.trial_dir(trial_id), PREDICTIONS_FILE)
@@ -87,7 +92,9 @@ class TrialStore:
 
     # -- checkpoints --------------------------------------------------------------
     def has_checkpoint(self, trial_id) -> bool:
-        return os.path.exists(self.weights_path(trial_id))
+        return os.path.exists(self.weights_path(trial_id)) or os.path.exists(
+            self._keras_weights_path(trial_id)
+        )
 
     def save_weights(self, trial_id, model) -> None:
         """Writes a model's variables and its optimizer's, in order, atomically.
@@ -116,6 +123,12 @@ class TrialStore:
                 checkpoint's in number or shapes.
         """
         path = self.weights_path(trial_id)
+        if not os.path.exists(path) and os.path.exists(
+            self._keras_weights_path(trial_id)
+        ):
+            # A project that an earlier version saved.
+            model.load_weights(self._keras_weights_path(trial_id))
+            return
         with np.load(path) as archive:
             saved = {key: archive[key] for key in archive.files}
         _assign(model.variables, saved, "model", path)
@@ -137,7 +150,11 @@ class TrialStore:
 
     def delete_checkpoint(self, trial_id) -> None:
         """Deletes a trial's weights and predictions (its record stays)."""
-        for path in (self.weights_path(trial_id), self.predictions_path(trial_id)):
+        for path in (
+            self.weights_path(trial_id),
+            self._keras_weights_path(trial_id),
+            self.predictions_path(trial_id),
+        ):
             if os.path.exists(path):
                 os.remove(path)
         for entry in ("checkpoint", "checkpoint.weights.h5"):

@@ -283,6 +283,21 @@ class TestCheckpoints:
         for saved, loaded in zip(model.optimizer.variables, fresh.optimizer.variables):
             np.testing.assert_array_equal(np.asarray(saved), np.asarray(loaded))
 
+    def test_a_checkpoint_of_an_earlier_version_still_loads(self, tmp_path):
+        model = self._model()
+        store = TrialStore(str(tmp_path))
+        os.makedirs(store.trial_dir("02"))
+        model.save_weights(os.path.join(store.trial_dir("02"), "model.weights.h5"))
+        assert store.has_checkpoint("02")
+        fresh = self._model()
+        store.load_weights("02", fresh)
+        x = np.random.rand(4, 2)
+        np.testing.assert_allclose(
+            fresh.predict(x, verbose=0), model.predict(x, verbose=0)
+        )
+        store.delete_checkpoint("02")
+        assert not store.has_checkpoint("02")
+
     def test_another_architecture_is_refused(self, tmp_path):
         store = TrialStore(str(tmp_path))
         store.save_weights("00", self._model(units=3))
