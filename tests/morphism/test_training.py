@@ -128,12 +128,13 @@ def test_widened_conv_filters_become_distinct_in_training():
 
 def test_equal_split_leaves_copies_identical():
     # What the random split is for: with an equal split (noise=0) the copies
-    # receive identical gradients and never differ.
+    # receive identical gradients and never differ (beyond the rounding of
+    # the matrix product, which may take another path for some columns).
     x, y = _regression((3,), 0)
     model = _train(_dense_model(0), x, y, epochs=3)
     units, sources = _widen_and_train(model, "h", 8, x, y, noise=0.0)
     for new, source in sources.items():
-        np.testing.assert_array_equal(units[new], units[source])
+        np.testing.assert_allclose(units[new], units[source], rtol=0, atol=1e-6)
 
 
 def test_widen_split_is_reproducible_and_follows_the_seed():
