@@ -248,16 +248,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 num_params,
                 info,
             )
-        rank = self._rank(score)
-        if rank < checkpoints.kept_trials(config):
-            self.save_model(trial.trial_id, model)
-            # What the final ensemble is scored on, without loading it (a
-            # trial the deadline stopped spends no time on it).
-            kept = checkpoints.keeps_predictions(rank, config, len(model.outputs))
-            if kept and not deadline.stopped:
-                self.store.save_predictions(
-                    trial.trial_id, predict_arrays(model, data.x_val)
-                )
+        self._keep(trial, model, score, data, stopped=deadline.stopped)
         info["ended_at"] = round(self.budget.elapsed(), 3)
         self.store.write(trial.trial_id, info)
         del model
@@ -446,6 +437,23 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     fit_callbacks[0].deadline,
                     data.train(batch_size),
                 )
+
+    def _keep(self, trial, model, score: float, data, *, stopped: bool) -> None:
+        """Writes a trial's weights if they may survive pruning.
+
+        A trial among the best `ensemble_size` also keeps its validation
+        predictions, what the final ensemble is scored on without loading it
+        (unless the deadline stopped it: no time is spent past the limit).
+        """
+        rank = self._rank(score)
+        if rank >= checkpoints.kept_trials(self.config):
+            return
+        self.save_model(trial.trial_id, model)
+        kept = checkpoints.keeps_predictions(rank, self.config, len(model.outputs))
+        if kept and not stopped:
+            self.store.save_predictions(
+                trial.trial_id, predict_arrays(model, data.x_val)
+            )
 
     def _rank(self, score: float) -> int:
         """How many of the trials keeping weights score better (see `checkpoints`)."""
