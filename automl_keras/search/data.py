@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -170,8 +171,10 @@ class SearchData:
         )
 
 
-#: Input values per eager call of `predict_arrays` (about 16 MB of float32).
-PREDICTION_VALUES = 2**22
+#: Values per example and eager call of `predict_arrays`, counted in the
+#: inputs or in the model's layer outputs, whichever hold more (32 MB of
+#: float32).
+PREDICTION_VALUES = 2**23
 
 
 def predict_arrays(model, x, batch_size: int | None = None) -> np.ndarray:
@@ -180,18 +183,43 @@ def predict_arrays(model, x, batch_size: int | None = None) -> np.ndarray:
     For the few thousand rows of a validation split one eager call per slice
     costs less than `model.predict`, which traces a graph function first.
     Each call costs a fixed time per operation, so slices are as large as
-    memory allows: by default `PREDICTION_VALUES` input values, between 128
-    and 4,096 examples (the rows of a table, a few hundred images).
+    memory allows. An eager call of a functional model holds every layer's
+    output until it returns, so by default a slice holds `PREDICTION_VALUES`
+    values of the inputs or of all layer outputs together, whichever is
+    larger (16 members of 1,024 units hold 16,384 per example and layer),
+    between 16 and 4,096 examples.
     """
     if batch_size is None:
-        values = max(1, values_per_example(x))
-        batch_size = int(np.clip(PREDICTION_VALUES // values, 128, 4096))
+        values = max(1, values_per_example(x), held_values(model))
+        batch_size = int(np.clip(PREDICTION_VALUES // values, 16, 4096))
     outputs = []
     for start in range(0, num_samples(x), batch_size):
         outputs.append(
             np.asarray(model(slice_examples(x, start, batch_size), training=False))
         )
     return np.concatenate(outputs)
+
+
+def held_values(model) -> int:
+    """Values per example in all operation outputs of `model` together.
+
+    What an eager call holds until it returns. Dimensions unknown before the
+    call (a text's length) count as 1; nested models' operations count too.
+    0 for a callable without operations.
+    """
+    total = 0
+    for operation in getattr(model, "operations", []):
+        try:
+            outputs = operation.output
+        except (AttributeError, ValueError, RuntimeError):
+            # An operation called more than once has no single output.
+            continue
+        for output in keras.tree.flatten(outputs):
+            shape = getattr(output, "shape", None) or ()
+            known = [int(d) for d in shape[1:] if d is not None]
+            total += int(np.prod(known, dtype=np.int64))
+        total += held_values(operation) if operation is not model else 0
+    return total
 
 
 def values_per_example(x) -> int:

@@ -194,9 +194,30 @@ class TestSearchData:
         assert calls == [4096, 904]
         calls.clear()
         search_data.predict_arrays(
-            Recorder(), np.zeros((300, 128, 128, 3), dtype="float32")
+            Recorder(), np.zeros((100, 512, 512, 3), dtype="uint8")
         )
-        assert calls == [128, 128, 44]
+        assert calls == [16, 16, 16, 16, 16, 16, 4]
+
+    def test_prediction_slices_shrink_as_layer_outputs_grow(self):
+        from automl_keras.search.data import held_values
+
+        calls = []
+
+        class Recording(keras.layers.Layer):
+            def call(self, x):
+                calls.append(x.shape[0])  # None while the model is built
+                return x
+
+        inputs = keras.Input((4,))
+        wide = keras.layers.Dense(16 * 1024)(inputs)
+        outputs = Recording()(keras.layers.Dense(2)(keras.ops.relu(wide)))
+        model = keras.Model(inputs, outputs)
+        # The input, two outputs of 16,384 values, the last two of 2.
+        assert held_values(model) == 4 + 2 * 16 * 1024 + 2 + 2
+        got = predict_arrays(model, np.ones((1000, 4), dtype="float32"))
+        assert got.shape == (1000, 2)
+        # 2**23 values over 32,776 per example: 255 examples per call.
+        assert [n for n in calls if n is not None] == [255, 255, 255, 235]
 
     def test_combined_concatenates_train_and_validation(self):
         data = SearchData(
