@@ -146,7 +146,7 @@ class TimeSeriesForecaster(BaseAutoModel):
         max_epochs: int = 100,
         max_checkpoints: int = 3,
         max_consecutive_failures: int = 3,
-        ensemble_size: int = 1,
+        ensemble_size: int = 3,
         tensorboard_dir: str | None = None,
         max_params: int | None = None,
         max_model_size: int | None = None,
