@@ -227,6 +227,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "operations": json.loads(hp.values.get(morph.NEW, "[]")),
             "refit_epochs": inherited + best + 1,
             "started_at": round(started_at, 3),
+            "peak_rss_mb": peak_rss_mb(),
             **(plan or {}),
         }
         if getattr(self.oracle, "needs_architectures", False):
@@ -248,7 +249,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 info,
             )
         self._keep(trial, model, score, data, stopped=deadline.stopped)
-        # After the kept predictions: their memory is this trial's.
+        # Read again after the kept predictions: their memory is this trial's.
         info["peak_rss_mb"] = peak_rss_mb()
         info["ended_at"] = round(self.budget.elapsed(), 3)
         self.store.write(trial.trial_id, info)
