@@ -215,17 +215,20 @@ def held_values(model) -> int:
             # An operation called more than once has no single output.
             continue
         for output in keras.tree.flatten(outputs):
-            shape = getattr(output, "shape", None) or ()
-            known = [int(d) for d in shape[1:] if d is not None]
-            total += int(np.prod(known, dtype=np.int64))
-        total += held_values(operation) if operation is not model else 0
+            total += example_size(getattr(output, "shape", None) or ())
+        total += held_values(operation)
     return total
 
 
 def values_per_example(x) -> int:
     """How many values one example of model inputs holds."""
     arrays = x.values() if isinstance(x, dict) else [x]
-    return sum(int(np.prod(np.shape(a)[1:], dtype=int)) for a in arrays)
+    return sum(example_size(np.shape(a)) for a in arrays)
+
+
+def example_size(shape) -> int:
+    """Values per example of a batch `shape`; unknown dimensions count as 1."""
+    return int(np.prod([int(d) for d in shape[1:] if d is not None], dtype=np.int64))
 
 
 def num_samples(x) -> int:
