@@ -95,11 +95,11 @@ class StructuredDataBlock(Block):
         if values is None:
             return [], []
         choices = [e for e in numeric.NUMERICAL_ENCODINGS]
-        if not features.binned:
+        if not features.bin_sources:
             choices.remove("standard_and_bins")
         encoding = self.choice(hp, "numerical_encoding", choices, default="standard")
         if encoding == "standard_and_bins":
-            return [values], list(features.binned)
+            return [values], list(features.binned())
         if encoding == "robust":
             return [numeric.robust(values, columns, self.name)], []
         if encoding in ("piecewise_linear", "piecewise_linear_tree"):

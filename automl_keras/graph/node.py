@@ -50,9 +50,8 @@ class StructuredFeatures:
             shape `(batch, n)`, or None.
         categorical: `(indices, vocabulary_size)` per categorical column; indices
             have shape `(batch,)`, 0 is out-of-vocabulary or missing.
-        binned: `(indices, number_of_bins)` per numerical column: the
-            training quantile bin of each (imputed) value, for blocks that
-            encode numbers piecewise.
+        bin_sources: `(value, column, layer_name)` per numerical column with
+            quantile bins; `binned()` turns them into bin indices.
         values: The imputed, standardised numbers alone (no missing-value
             indicators), shape `(batch, len(columns))`, or None.
         missing: The missing-value indicators, shape `(batch, m)`, or None.
@@ -62,10 +61,30 @@ class StructuredFeatures:
 
     numerical: object = None
     categorical: list = field(default_factory=list)
-    binned: list = field(default_factory=list)
+    bin_sources: list = field(default_factory=list)
     values: object = None
     missing: object = None
     columns: list = field(default_factory=list)
+    _binned: list | None = field(default=None, repr=False)
+
+    def binned(self) -> list:
+        """`(indices, number_of_bins)` per binned numerical column.
+
+        The training quantile bin of each (imputed) value, for blocks that
+        encode numbers like categories. The `Discretization` layers are built
+        on the first call only, so a model that does not use the bins does not
+        pay for building them.
+        """
+        if self._binned is None:
+            self._binned = []
+            for value, column, name in self.bin_sources:
+                indices = keras.layers.Discretization(
+                    bin_boundaries=column.bins, name=name
+                )(value)
+                self._binned.append(
+                    (keras.ops.squeeze(indices, -1), len(column.bins) + 1)
+                )
+        return self._binned
 
 
 @dataclass
@@ -275,7 +294,7 @@ class StructuredDataInput(Input):
         return self.profile.to_arrays(data)
 
     def build(self, hp):
-        inputs, categorical, binned = {}, [], []
+        inputs, categorical, bin_sources = {}, [], []
         values, missing_flags, numerical_columns = [], [], []
         for column in self.profile.columns:
             if column.type == CATEGORICAL:
@@ -299,11 +318,8 @@ class StructuredDataInput(Input):
                 values.append(value)
                 numerical_columns.append(column)
                 if column.bins:
-                    bins = keras.layers.Discretization(
-                        bin_boundaries=column.bins,
-                        name=f"{self.name}_{_safe(column.name)}_bins",
-                    )(value)
-                    binned.append((keras.ops.squeeze(bins, -1), len(column.bins) + 1))
+                    name = f"{self.name}_{_safe(column.name)}_bins"
+                    bin_sources.append((value, column, name))
                 if column.has_missing:
                     missing_flags.append(keras.ops.cast(missing, "float32"))
             inputs[column.name] = tensor
@@ -314,7 +330,7 @@ class StructuredDataInput(Input):
                 [t for t in (values, missing_flags) if t is not None], "numbers"
             ),
             categorical=categorical,
-            binned=binned,
+            bin_sources=bin_sources,
             values=values,
             missing=missing_flags,
             columns=numerical_columns,

@@ -169,6 +169,20 @@ class TestConfig:
 
 
 class TestBuild:
+    def test_bin_layers_are_built_only_when_read(self):
+        frame = pd.DataFrame({"x": np.arange(200.0), "y": np.arange(200.0) ** 2})
+        table = ak.StructuredDataInput()
+        table.profile = StructuredProfile.fit(frame)
+        _, features = table.build(keras_tuner.HyperParameters())
+        assert len(features.bin_sources) == 2
+        assert features._binned is None
+        binned = features.binned()
+        assert [size for _, size in binned] == [
+            len(c.bins) + 1 for c in table.profile.columns
+        ]
+        # A second reader gets the same layers' outputs, not new layers.
+        assert features.binned() is binned
+
     def test_structured_model_takes_named_columns(self):
         frame = small_frame()
         graph = prepare(two_dense_graph(), frame=frame, targets=[np.array([0, 1, 2])])
