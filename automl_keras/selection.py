@@ -16,7 +16,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import keras
-import numpy as np
 
 from automl_keras.errors import SearchError
 from automl_keras.hypermodel import (
@@ -25,6 +24,7 @@ from automl_keras.hypermodel import (
     recalibrate_batch_norm,
     servable,
 )
+from automl_keras.search.averaging import members_to_average, prefix_losses
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, predict_arrays
@@ -183,7 +183,6 @@ def ensemble_members(
     candidates = [t for t in best_trials if tuner.has_checkpoint(t.trial_id)]
     if config.ensemble_size <= 1 or not single_output or len(candidates) < 2:
         return [best]
-    loss = keras.losses.get(loss)
     outputs = []
     for trial in candidates:
         if outputs and budget.remaining() <= tuner.selection_seconds(
@@ -191,16 +190,10 @@ def ensemble_members(
         ):
             break
         outputs.append(validation_predictions(tuner, trial, data))
-
-    def score(prediction) -> float:
-        return float(np.mean(np.asarray(loss(data.y_val, prediction))))
-
-    single = score(outputs[0])
-    chosen, chosen_score = [best], single
-    for k in range(2, len(outputs) + 1):
-        value = score(np.mean(outputs[:k], axis=0))
-        if value < chosen_score:
-            chosen, chosen_score = candidates[:k], value
+    losses = prefix_losses(outputs, data.y_val, loss)
+    size = members_to_average(losses)
+    chosen = candidates[:size] if size > 1 else [best]
+    single, chosen_score = losses[0], losses[size - 1]
     if len(chosen) > 1:
         logger.info(
             "Averaging %d trials: validation loss %.4f instead of %.4f.",

@@ -10,6 +10,7 @@ import os
 
 import keras
 
+from automl_keras.search.averaging import AverageScorer
 from automl_keras.search.budget import Budget
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
@@ -69,6 +70,10 @@ def build_tuner(
         store=TrialStore(project_dir),
         screener=screener,
     )
+    heads = hypermodel.graph.heads
+    scorer = None
+    if config.ensemble_size > 1 and len(heads) == 1:
+        scorer = AverageScorer(data.y_val, heads[0].loss)
     keras.utils.set_random_seed(config.seed)
     return SearchTuner(
         oracle,
@@ -81,4 +86,5 @@ def build_tuner(
         progress=SearchProgress(
             config.verbose, config.objective, config.max_trials, config.time_limit
         ),
+        scorer=scorer,
     )

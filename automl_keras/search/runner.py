@@ -21,6 +21,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.hypermodel import evaluate
 from automl_keras.search import checkpoints, costs, morph
+from automl_keras.search.averaging import AverageScorer
 from automl_keras.search.budget import (
     Budget,
     BudgetedEarlyStopping,
@@ -83,6 +84,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         project_name: This search's subfolder.
         overwrite: Start afresh instead of resuming a saved search.
         progress: Where trial lines go (None: nowhere).
+        scorer: Chooses which of the best trials the selection would
+            average, whose refits the budget keeps time for; None keeps time
+            for the best trial's refit alone (a model that is not averaged).
     """
 
     def __init__(
@@ -96,8 +100,10 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         project_name: str,
         overwrite: bool = False,
         progress: SearchProgress | None = None,
+        scorer: AverageScorer | None = None,
     ):
         self.config = config
+        self.scorer = scorer
         self.budget = budget
         self.progress = progress
         printed = io.StringIO()
@@ -578,7 +584,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         if best:
             # Trials overrun their deadline by up to a batch or an evaluation:
             # keep a margin so that the refit of every member still fits.
-            self.budget.reserve = self.selection_seconds(best)
+            members = self.scorer.members(best, self.store) if self.scorer else best[:1]
+            self.budget.reserve = self.selection_seconds(members)
         finished = self.oracle.trials[trial.trial_id]
         if self.progress is not None:
             self.progress.trial_ended(

@@ -85,6 +85,8 @@ class WorkerTuner(SearchTuner):
         self.project_name = setup.project_name
         self.store = TrialStore(os.path.join(setup.directory, setup.project_name))
         self.progress = None
+        # The driver keeps the refit reserve (see `on_trial_end`).
+        self.scorer = None
         self.tuner_id = f"worker-{os.getpid()}"
         self.logger = None
         self._any_completed = any_completed
