@@ -24,7 +24,11 @@ from automl_keras.hypermodel import (
     recalibrate_batch_norm,
     servable,
 )
-from automl_keras.search.averaging import members_to_average, prefix_losses
+from automl_keras.search.averaging import (
+    kept_predictions,
+    members_to_average,
+    prefix_losses,
+)
 from automl_keras.search.budget import Budget, DeadlineCallback
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, predict_arrays
@@ -87,7 +91,14 @@ def select(
     if not best_trials:
         raise no_trial_error(tuner, config)
     members = ensemble_members(
-        tuner, data, config, budget, best_trials, loss, single_output
+        tuner,
+        data,
+        config,
+        budget,
+        best_trials,
+        loss,
+        single_output,
+        refit=config.refit and allow_refit,
     )
     models, refit_histories, seconds, reason = None, None, 0.0, None
     if not config.refit:
@@ -172,19 +183,31 @@ def ensemble_members(
     best_trials: list,
     loss,
     single_output: bool,
+    refit: bool = True,
 ) -> list:
     """The trials whose average beats the best one on validation data.
 
     Only single-output models are averaged; otherwise, or when averaging does
-    not help, or when the time limit leaves no time to score candidates, the
-    best trial alone.
+    not help, the best trial alone. Candidates are scored on the validation
+    predictions they kept (free) or, for a checkpoint without them, on its
+    model's predictions while time allows. With `refit`, only averages whose
+    members can all be refit in the time left are candidates (the search kept
+    that time back for the average it would choose; a last trial that changed
+    the choice may not have left it), unless not even the best trial can be.
     """
     best = best_trials[0]
     candidates = [t for t in best_trials if tuner.has_checkpoint(t.trial_id)]
     if config.ensemble_size <= 1 or not single_output or len(candidates) < 2:
         return [best]
+    candidates = candidates[
+        : affordable_members(tuner, data, budget, candidates, refit)
+    ]
     outputs = []
     for trial in candidates:
+        kept = tuner.store.load_predictions(trial.trial_id)
+        if kept is not None and len(kept) == data.num_val:
+            outputs.append(kept)
+            continue
         if outputs and budget.remaining() <= tuner.selection_seconds(
             candidates[: len(outputs) + 1]
         ):
@@ -192,29 +215,48 @@ def ensemble_members(
         outputs.append(validation_predictions(tuner, trial, data))
     losses = prefix_losses(outputs, data.y_val, loss)
     size = members_to_average(losses)
-    chosen = candidates[:size] if size > 1 else [best]
-    single, chosen_score = losses[0], losses[size - 1]
-    if len(chosen) > 1:
+    if size > 1:
         logger.info(
             "Averaging %d trials: validation loss %.4f instead of %.4f.",
-            len(chosen),
-            chosen_score,
-            single,
+            size,
+            losses[size - 1],
+            losses[0],
         )
-    return chosen
+    return candidates[:size] if size > 1 else [best]
 
 
-def validation_predictions(tuner: SearchTuner, trial, data: SearchData):
+def validation_predictions(tuner: SearchTuner, trial, data: SearchData, kept=None):
     """A trial checkpoint's predictions for the validation split.
 
-    Those the trial kept when it saved its weights, else the checkpoint's
-    (loaded and called; a project from an earlier version kept none).
+    Those the trial kept when it saved its weights (`kept`, else read from
+    its folder), or the checkpoint's (loaded and called; a project from an
+    earlier version kept none).
     """
-    kept = tuner.store.load_predictions(trial.trial_id)
-    if kept is not None and len(kept) == data.num_val:
+    if kept is None:
+        kept = kept_predictions(tuner.store, trial.trial_id, data.num_val)
+    if kept is not None:
         return kept
     keras.utils.clear_session(free_memory=False)
     return predict_arrays(tuner.load_model(trial), data.x_val)
+
+
+def affordable_members(
+    tuner: SearchTuner, data: SearchData, budget: Budget, candidates: list, refit: bool
+) -> int:
+    """How many leading candidates can all be refit in the time left.
+
+    All of them when there is no refit, or when not even the first can be
+    (the checkpoints are served then, and any of them may be averaged).
+    """
+    if not refit:
+        return len(candidates)
+    needed, count = 0.0, 0
+    for trial in candidates:
+        needed += refit_seconds(tuner.trial_info(trial.trial_id), data.refit_scale)
+        if budget.remaining() <= needed:
+            break
+        count += 1
+    return count if count else len(candidates)
 
 
 def refit_all(

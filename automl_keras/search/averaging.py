@@ -37,6 +37,16 @@ def prefix_losses(predictions: list, y_true, loss) -> list:
     return losses
 
 
+def kept_predictions(store, trial_id, num_val: int):
+    """A trial's kept validation predictions, or None.
+
+    None too for predictions of another validation split (a project of an
+    earlier version, resumed with other data).
+    """
+    kept = store.load_predictions(trial_id)
+    return kept if kept is not None and len(kept) == num_val else None
+
+
 def members_to_average(losses: list) -> int:
     """How many leading trials to average: the prefix of lowest loss.
 
@@ -65,8 +75,8 @@ class AverageScorer:
         """
         predictions = []
         for trial in trials:
-            kept = store.load_predictions(trial.trial_id)
-            if kept is None or len(kept) != len(self.y_val):
+            kept = kept_predictions(store, trial.trial_id, len(self.y_val))
+            if kept is None:
                 return list(trials)
             predictions.append(kept)
         if len(predictions) < 2:

@@ -12,6 +12,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.search import morph
 from automl_keras.search.config import SearchConfig
+from automl_keras.search.data import predict_arrays
 
 
 def kept_trials(config: SearchConfig) -> int:
@@ -57,3 +58,30 @@ def checkpoints_to_keep(oracle, config: SearchConfig, pareto: list) -> set:
                 if values.get(key):
                     keep.add(str(values[key]))
     return keep
+
+
+def keep(tuner, trial, model, score: float, x_val, *, stopped: bool) -> None:
+    """Writes a trial's weights if they may survive pruning.
+
+    A trial among the best `ensemble_size` also keeps its validation
+    predictions, what the final ensemble is scored on without loading it
+    (unless the deadline stopped it: no time is spent past the limit).
+
+    Args:
+        tuner: The `SearchTuner` (its oracle, store and best trials).
+        trial: The trial that just trained.
+        model: Its trained model.
+        score: Its objective value.
+        x_val: The validation inputs.
+        stopped: Whether the deadline stopped its training.
+    """
+    config = tuner.config
+    rank = 0
+    if hasattr(tuner.oracle, "end_order"):
+        best = tuner.completed_trials(kept_trials(config))
+        rank = rank_among(score, best, config)
+    if rank >= kept_trials(config):
+        return
+    tuner.save_model(trial.trial_id, model)
+    if not stopped and keeps_predictions(rank, config, len(model.outputs)):
+        tuner.store.save_predictions(trial.trial_id, predict_arrays(model, x_val))

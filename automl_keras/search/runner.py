@@ -29,7 +29,7 @@ from automl_keras.search.budget import (
     EpochValidation,
 )
 from automl_keras.search.config import SearchConfig
-from automl_keras.search.data import SearchData, predict_arrays
+from automl_keras.search.data import SearchData
 from automl_keras.search.folds import score_folds
 from automl_keras.search.objectives import measure_objectives, pareto_trials
 from automl_keras.search.progress import (
@@ -254,7 +254,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 num_params,
                 info,
             )
-        self._keep(trial, model, score, data, stopped=deadline.stopped)
+        checkpoints.keep(
+            self, trial, model, score, data.x_val, stopped=deadline.stopped
+        )
         # Read again after the kept predictions: their memory is this trial's.
         info["peak_rss_mb"] = peak_rss_mb()
         info["ended_at"] = round(self.budget.elapsed(), 3)
@@ -445,30 +447,6 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     fit_callbacks[0].deadline,
                     data.train(batch_size),
                 )
-
-    def _keep(self, trial, model, score: float, data, *, stopped: bool) -> None:
-        """Writes a trial's weights if they may survive pruning.
-
-        A trial among the best `ensemble_size` also keeps its validation
-        predictions, what the final ensemble is scored on without loading it
-        (unless the deadline stopped it: no time is spent past the limit).
-        """
-        rank = self._rank(score)
-        if rank >= checkpoints.kept_trials(self.config):
-            return
-        self.save_model(trial.trial_id, model)
-        kept = checkpoints.keeps_predictions(rank, self.config, len(model.outputs))
-        if kept and not stopped:
-            self.store.save_predictions(
-                trial.trial_id, predict_arrays(model, data.x_val)
-            )
-
-    def _rank(self, score: float) -> int:
-        """How many of the trials keeping weights score better (see `checkpoints`)."""
-        if not hasattr(self.oracle, "end_order"):
-            return 0
-        best = self.completed_trials(checkpoints.kept_trials(self.config))
-        return checkpoints.rank_among(score, best, self.config)
 
     def _score_cut_short(self, trial, model, data, batch_size, history):
         """A history for a trial whose first epoch the deadline cut short.

@@ -93,3 +93,27 @@ def test_the_search_keeps_time_for_the_members_it_serves(tmp_path):
     assert served == [t.trial_id for t in members]
     if len(members) < len(best):
         assert tuner.budget.reserve < tuner.selection_seconds(best)
+
+
+class _Tuner:
+    def __init__(self, seconds):
+        self.records = {str(i): {"seconds_per_epoch": s} for i, s in enumerate(seconds)}
+
+    def trial_info(self, trial_id):
+        return self.records[trial_id]
+
+
+@pytest.mark.parametrize(
+    ("refit", "limit", "count"), [(True, 100, 2), (True, 30, 3), (False, 100, 3)]
+)
+def test_only_averages_whose_refits_fit_are_candidates(refit, limit, count):
+    from automl_keras.search.budget import Budget
+    from automl_keras.selection import affordable_members
+
+    # Three trials whose refits take about 40 s each.
+    tuner = _Tuner([40.0, 40.0, 40.0])
+    data = SimpleNamespace(refit_scale=1.0)
+    candidates = _trials("0", "1", "2")
+    # 100 s left hold two refits; 30 s not even one (then no refit is made
+    # and any checkpoints may be averaged); without a refit, all may be.
+    assert affordable_members(tuner, data, Budget(limit), candidates, refit) == count
