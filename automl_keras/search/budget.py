@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 
 import keras
@@ -180,11 +181,21 @@ class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):
     `patience`), so a trial of slow epochs does not spend a large part of the
     budget confirming that it stopped improving.
 
+    With `reference` curves it also applies the median stopping rule
+    (Golovin et al., "Google Vizier", 2017): after `min_epochs` epochs, a
+    trial whose best score so far is worse than the median of the reference
+    trials' best scores after as many epochs stops, keeping its best epoch. A
+    reference trial that stopped sooner counts with its final best.
+
     Args:
         time_limit: The whole fit's time limit in seconds, or None (the
             patience is then left as given).
         share: Fraction of the time limit that waiting may cost.
         min_patience: The smallest patience.
+        reference: The per-epoch scores of comparable completed trials, or
+            None (no median rule).
+        min_reference: The fewest reference trials the rule needs.
+        min_epochs: Epochs every trial trains before the rule applies.
         **kwargs: Passed to `keras.callbacks.EarlyStopping`.
     """
 
@@ -194,14 +205,28 @@ class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):
         time_limit: float | None,
         share: float = 0.05,
         min_patience: int = 2,
+        reference: list | None = None,
+        min_reference: int = 3,
+        min_epochs: int = 3,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.time_limit = time_limit
         self.share = share
         self.min_patience = min_patience
+        self.reference = [list(c) for c in reference or [] if len(c)]
+        self.min_reference = min_reference
+        self.min_epochs = min_epochs
+        #: The epoch at which the median rule stopped the trial, or None.
+        self.median_stopped = None
         self._epoch_started = None
         self._measured = False
+        self._epochs_seen = 0
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.median_stopped = None
+        self._epochs_seen = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_started = time.monotonic()
@@ -213,3 +238,27 @@ class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):
             affordable = int(self.share * self.time_limit / seconds)
             self.patience = max(self.min_patience, min(self.patience, affordable))
         super().on_epoch_end(epoch, logs)
+        if (logs or {}).get(self.monitor) is None:
+            return
+        self._epochs_seen += 1
+        if (
+            getattr(self.model, "stop_training", False)
+            or self._epochs_seen < self.min_epochs
+            or len(self.reference) < self.min_reference
+        ):
+            return
+        median = median_best(self.reference, self._epochs_seen, self.mode == "max")
+        if self._is_worse(median):
+            self.median_stopped = epoch
+            self.model.stop_training = True
+
+    def _is_worse(self, median: float) -> bool:
+        if self.mode == "max":
+            return self.best < median
+        return self.best > median
+
+
+def median_best(curves: list, epochs: int, maximise: bool) -> float:
+    """The median over `curves` of the best score within the first `epochs`."""
+    pick = max if maximise else min
+    return float(statistics.median(pick(c[:epochs]) for c in curves))

@@ -40,8 +40,9 @@ def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
             break
         deadline = DeadlineCallback(lambda: tuner.budget.trial_deadline)
         model = tuner.build_architecture(trial)
+        # No median stopping rule: the trial was compared on its main split.
         callbacks = tuner._fit_callbacks(
-            trial, fold, batch_size, (deadline, DivergenceGuard()), None
+            trial, fold, batch_size, (deadline, DivergenceGuard()), None, median=False
         )
         _, history, _ = tuner._fit(trial, model, fold, batch_size, callbacks, epochs, 0)
         values = history.history.get(config.objective)

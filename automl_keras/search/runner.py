@@ -49,6 +49,8 @@ from automl_keras.search.trials import (
     check_training,
     is_out_of_memory,
     least_trial_seconds,
+    median_stopped,
+    reference_curves,
     selection_seconds,
 )
 
@@ -227,6 +229,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "train_seconds": [round(v, 3) for v in fit_callbacks[0].train_seconds],
             "num_params": num_params,
             "stopped_by_deadline": deadline.stopped,
+            "median_stopped": median_stopped(fit_callbacks),
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
             "batch_size": batch_size,
             "parent": hp.values.get(morph.PARENT),
@@ -351,14 +354,14 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return initial_epoch, num_epochs, inherited
 
     def _fit_callbacks(
-        self, trial, data, batch_size, guards, callbacks, plan=None
+        self, trial, data, batch_size, guards, callbacks, plan=None, median=True
     ) -> list:
         """A trial's callbacks, validation first (the others read its scores).
 
         Then the deadline and divergence guards (`guards`), early stopping
         (unless the epochs are fixed; a planned trial trains its planned
-        epochs and keeps its best epoch's weights), TensorBoard and copies of
-        the user's callbacks.
+        epochs and keeps its best epoch's weights; with `median`, the median
+        stopping rule too), TensorBoard and copies of the user's callbacks.
         """
         config = self.config
         deadline, guard = guards
@@ -387,6 +390,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     mode=config.direction,
                     patience=config.patience,
                     restore_best_weights=True,
+                    reference=reference_curves(
+                        self.oracle, self.store, config, trial, self.budget
+                    )
+                    if median
+                    else None,
                 )
             )
         if config.tensorboard_dir:

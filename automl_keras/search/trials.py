@@ -17,6 +17,7 @@ import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.errors import SearchError
+from automl_keras.search import morph
 from automl_keras.search.progress import last_line
 
 logger = logging.getLogger("automl_keras")
@@ -240,3 +241,27 @@ def check_learned(objective: str, score: float, losses: list) -> None:
             f"{VALIDATION_EXPLOSION_FACTOR:g} times its first training loss "
             f"({losses[0]:.4g}); the model did not learn."
         )
+
+
+def reference_curves(oracle, store, config, trial, budget) -> list | None:
+    """The per-epoch scores that the median stopping rule compares `trial` with.
+
+    Under a time limit (where stopping a poor trial buys another one), for a
+    trial trained from scratch: the completed trials trained from scratch
+    too (a morphed child starts from trained weights). None otherwise.
+    """
+    if budget.time_limit is None or morph.PARENT in trial.hyperparameters.values:
+        return None
+    curves = []
+    for other in oracle.trials.values():
+        if other.status != TrialStatus.COMPLETED:
+            continue
+        record = store.read(other.trial_id)
+        if record.get("parent") is None:
+            curves.append(record.get("history", {}).get(config.objective, []))
+    return curves
+
+
+def median_stopped(callbacks: list) -> bool:
+    """Whether the median stopping rule ended a trial's training."""
+    return any(getattr(c, "median_stopped", None) is not None for c in callbacks)

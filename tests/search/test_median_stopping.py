@@ -1,0 +1,114 @@
+"""The median stopping rule: poor trials stop early under a time limit."""
+
+import keras
+import keras_tuner
+import numpy as np
+import pandas as pd
+import pytest
+
+import automl_keras as ak
+from automl_keras.search.budget import BudgetedEarlyStopping, median_best
+
+# Three completed trials' validation losses per epoch (the third stopped after 2).
+REFERENCE = [[0.9, 0.6, 0.5, 0.45], [0.8, 0.7, 0.65, 0.6], [1.0, 0.5]]
+
+
+def test_median_of_the_best_scores_so_far():
+    # After 3 epochs: best 0.5, 0.65 and (stopped) 0.5; the median is 0.5.
+    assert median_best(REFERENCE, 3, maximise=False) == pytest.approx(0.5)
+    assert median_best(REFERENCE, 1, maximise=False) == pytest.approx(0.9)
+    accuracy = [[0.5, 0.7], [0.6, 0.6], [0.8, 0.9]]
+    assert median_best(accuracy, 2, maximise=True) == pytest.approx(0.7)
+
+
+def _train(losses, reference, mode="min", **kwargs):
+    """Feeds `losses` epoch by epoch; returns the callback and epochs run."""
+    callback = BudgetedEarlyStopping(
+        time_limit=None,
+        monitor="val_loss",
+        mode=mode,
+        patience=100,
+        restore_best_weights=True,
+        reference=reference,
+        **kwargs,
+    )
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False
+    callback.set_model(model)
+    callback.on_train_begin()
+    run = 0
+    for epoch, loss in enumerate(losses):
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, {"val_loss": loss})
+        run += 1
+        if model.stop_training:
+            break
+    return callback, run
+
+
+def test_a_trial_worse_than_the_median_stops_after_min_epochs():
+    callback, run = _train([2.0, 1.5, 1.2, 1.1, 1.0], REFERENCE)
+    assert run == 3 and callback.median_stopped == 2
+    assert callback.best == pytest.approx(1.2)
+
+
+def test_a_trial_at_or_above_the_median_trains_on():
+    callback, run = _train([0.95, 0.55, 0.5, 0.4, 0.39], REFERENCE)
+    assert run == 5 and callback.median_stopped is None
+
+
+def test_the_rule_needs_enough_reference_trials_and_knows_the_direction():
+    _, run = _train([2.0, 1.5, 1.2, 1.1], REFERENCE[:2])
+    assert run == 4
+    _, run = _train([2.0, 1.5, 1.2, 1.1], None)
+    assert run == 4
+    accuracy = [[0.5, 0.7, 0.8], [0.6, 0.6, 0.7], [0.8, 0.9, 0.9]]
+    callback, run = _train([0.4, 0.5, 0.6, 0.7], accuracy, mode="max")
+    assert run == 3 and callback.median_stopped == 2
+    _, run = _train([0.4, 0.5, 0.85, 0.9], accuracy, mode="max")
+    assert run == 4
+
+
+def test_the_search_records_median_stopped_trials(tmp_path):
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = x["a"] - 0.5 * x["b"] + 0.1 * rng.normal(size=300)
+    clf = ak.StructuredDataRegressor(
+        max_trials=5,
+        tuner="random",
+        time_limit=600,
+        max_epochs=12,
+        ensemble_size=1,
+        directory=str(tmp_path),
+        seed=0,
+    )
+    clf.fit(x, y.to_numpy(), verbose=0)
+    tuner = clf._search_tuner
+    records = [tuner.store.read(t.trial_id) for t in tuner.oracle.trials.values()]
+    assert all("median_stopped" in r for r in records if "history" in r)
+    assert "median_stopped" in clf.leaderboard().columns
+    # The first three trials have nothing to compare with.
+    first = [tuner.store.read(i) for i in sorted(tuner.oracle.trials)[:3]]
+    assert not any(r.get("median_stopped") for r in first)
+    # A new trial from scratch compares with every completed trial's scores.
+    from keras_tuner.engine.trial import Trial, TrialStatus
+
+    from automl_keras.search.budget import Budget
+    from automl_keras.search.trials import reference_curves
+
+    fresh = Trial(keras_tuner.HyperParameters())
+    curves = reference_curves(
+        tuner.oracle, tuner.store, tuner.config, fresh, tuner.budget
+    )
+    completed = [
+        t for t in tuner.oracle.trials.values() if t.status == TrialStatus.COMPLETED
+    ]
+    assert len(curves) == len(completed) >= 3
+    assert sorted(map(len, curves)) == sorted(
+        len(tuner.store.read(t.trial_id)["history"]["val_loss"]) for t in completed
+    )
+    # Without a time limit there is no budget to win back: no rule.
+    assert (
+        reference_curves(tuner.oracle, tuner.store, tuner.config, fresh, Budget(None))
+        is None
+    )
