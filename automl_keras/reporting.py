@@ -40,7 +40,7 @@ def leaderboard(tuner) -> pd.DataFrame:
             row.setdefault(name, value)
         if "fold_scores" in info:
             row["fold_scores"] = info["fold_scores"]
-        for key in ("planned_epochs", "flops", "median_stopped"):
+        for key in ("planned_epochs", "flops", "median_stopped", "stopped_for_refit"):
             if key in info:
                 row[key] = info[key]
         if proxy_scores:

@@ -15,6 +15,7 @@ from automl_keras.hypermodel import (
     evaluate,
     recalibrate_batch_norm,
 )
+from automl_keras.search.trials import REFIT_MARGIN, refit_estimate
 
 
 class Budget:
@@ -171,6 +172,66 @@ class EpochValidation(keras.callbacks.Callback):
         results = evaluate(self.model, self.data)
         if logs is not None:
             logs.update({f"val_{k}": float(v) for k, v in results.items()})
+
+
+class RefitRoom(keras.callbacks.Callback):
+    """Ends a trial after the epoch beyond which its own refit would not fit.
+
+    The best trial is refit on all the data for its best number of epochs,
+    in the time left after the search. A trial that keeps improving may
+    become the best, so after each scored epoch it trains on only if, after
+    one more epoch (training and validation, as long as its last one), the
+    time left would still hold `margin` times the estimated refit of all its
+    epochs (and the `inherited` ones of a morphed child's parent).
+
+    Args:
+        budget: The fit's `Budget`.
+        validation: The fit's `EpochValidation` (its training seconds per
+            epoch); it must come before this callback.
+        scale: The refit's data size ratio (`SearchData.refit_scale`).
+        inherited: Epochs that a refit trains before this trial's own.
+        margin: The multiple of the refit estimate to keep.
+    """
+
+    def __init__(
+        self,
+        budget: Budget,
+        validation: EpochValidation,
+        *,
+        scale: float,
+        inherited: int = 0,
+        margin: float = REFIT_MARGIN,
+    ):
+        super().__init__()
+        self.budget = budget
+        self.validation = validation
+        self.scale = scale
+        self.inherited = inherited
+        self.margin = margin
+        #: The epoch after which this callback stopped the trial, or None.
+        self.stopped_for_refit = None
+        self._epoch_started = None
+
+    def on_train_begin(self, logs=None):
+        self.stopped_for_refit = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = self.validation.train_seconds
+        if (
+            not seconds
+            or self._epoch_started is None
+            or getattr(self.model, "stop_training", False)
+        ):
+            return
+        next_epoch = time.monotonic() - self._epoch_started
+        epochs = self.inherited + len(seconds) + 1
+        refit = self.margin * refit_estimate(seconds, epochs, self.scale)
+        if self.budget.remaining() - next_epoch < refit:
+            self.stopped_for_refit = epoch
+            self.model.stop_training = True
 
 
 class BudgetedEarlyStopping(keras.callbacks.EarlyStopping):

@@ -40,9 +40,9 @@ def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
             break
         deadline = DeadlineCallback(lambda: tuner.budget.trial_deadline)
         model = tuner.build_architecture(trial)
-        # No median stopping rule: the trial was compared on its main split.
+        # No median stopping rule nor refit room: those apply to the main fit.
         callbacks = tuner._fit_callbacks(
-            trial, fold, batch_size, (deadline, DivergenceGuard()), None, median=False
+            trial, fold, batch_size, (deadline, DivergenceGuard()), None, None, None
         )
         _, history, _ = tuner._fit(trial, model, fold, batch_size, callbacks, epochs, 0)
         values = history.history.get(config.objective)

@@ -27,6 +27,7 @@ from automl_keras.search.budget import (
     BudgetedEarlyStopping,
     DeadlineCallback,
     EpochValidation,
+    RefitRoom,
 )
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
@@ -49,9 +50,9 @@ from automl_keras.search.trials import (
     check_training,
     is_out_of_memory,
     least_trial_seconds,
-    median_stopped,
     reference_curves,
     selection_seconds,
+    stopped_by,
 )
 
 logger = logging.getLogger("automl_keras")
@@ -201,7 +202,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
         guard = DivergenceGuard()
         fit_callbacks = self._fit_callbacks(
-            trial, data, batch_size, (deadline, guard), callbacks, plan
+            trial, data, batch_size, (deadline, guard), callbacks, plan, inherited
         )
         started_at = self.budget.elapsed()
         started = time.monotonic()
@@ -229,7 +230,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "train_seconds": [round(v, 3) for v in fit_callbacks[0].train_seconds],
             "num_params": num_params,
             "stopped_by_deadline": deadline.stopped,
-            "median_stopped": median_stopped(fit_callbacks),
+            "median_stopped": stopped_by(fit_callbacks, "median_stopped"),
+            "stopped_for_refit": stopped_by(fit_callbacks, "stopped_for_refit"),
             "history": {k: [float(x) for x in v] for k, v in history.history.items()},
             "batch_size": batch_size,
             "parent": hp.values.get(morph.PARENT),
@@ -354,14 +356,16 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return initial_epoch, num_epochs, inherited
 
     def _fit_callbacks(
-        self, trial, data, batch_size, guards, callbacks, plan=None, median=True
+        self, trial, data, batch_size, guards, callbacks, plan=None, inherited=0
     ) -> list:
         """A trial's callbacks, validation first (the others read its scores).
 
         Then the deadline and divergence guards (`guards`), early stopping
         (unless the epochs are fixed; a planned trial trains its planned
-        epochs and keeps its best epoch's weights; with `median`, the median
-        stopping rule too), TensorBoard and copies of the user's callbacks.
+        epochs and keeps its best epoch's weights), TensorBoard and copies of
+        the user's callbacks. A trial's main fit (`inherited` is not None: the
+        epochs its parent's weights carry; a fold's fit passes None) follows
+        the median stopping rule and keeps room for its own refit too.
         """
         config = self.config
         deadline, guard = guards
@@ -390,13 +394,22 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     mode=config.direction,
                     patience=config.patience,
                     restore_best_weights=True,
-                    reference=reference_curves(
+                    reference=None
+                    if inherited is None
+                    else reference_curves(
                         self.oracle, self.store, config, trial, self.budget
-                    )
-                    if median
-                    else None,
+                    ),
                 )
             )
+            if inherited is not None and config.refit and self.budget.time_limit:
+                fit_callbacks.append(
+                    RefitRoom(
+                        self.budget,
+                        fit_callbacks[0],
+                        scale=data.refit_scale,
+                        inherited=inherited,
+                    )
+                )
         if config.tensorboard_dir:
             fit_callbacks.append(
                 keras.callbacks.TensorBoard(

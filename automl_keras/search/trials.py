@@ -131,8 +131,19 @@ def refit_seconds(record: dict, scale: float = 1.0) -> float:
     seconds = record.get("train_seconds")
     if not seconds:
         return record["seconds_per_epoch"] * epochs * scale
-    steady = float(np.mean(seconds[1:])) if len(seconds) > 1 else seconds[0]
-    return (seconds[0] + steady * max(epochs - 1, 0)) * scale
+    return refit_estimate(seconds, epochs, scale)
+
+
+def refit_estimate(train_seconds: list, epochs: int, scale: float = 1.0) -> float:
+    """Seconds to train `epochs` epochs afresh, from a trial's epoch seconds.
+
+    Its first epoch (which traces the model), then the mean of the others
+    (slow epochs on a busy machine included), times `scale` (the refit's
+    data size ratio).
+    """
+    first = train_seconds[0]
+    steady = float(np.mean(train_seconds[1:])) if len(train_seconds) > 1 else first
+    return (first + steady * max(epochs - 1, 0)) * scale
 
 
 def least_trial_seconds(records: list, floor: float = 0.0) -> float:
@@ -262,6 +273,6 @@ def reference_curves(oracle, store, config, trial, budget) -> list | None:
     return curves
 
 
-def median_stopped(callbacks: list) -> bool:
-    """Whether the median stopping rule ended a trial's training."""
-    return any(getattr(c, "median_stopped", None) is not None for c in callbacks)
+def stopped_by(callbacks: list, attribute: str) -> bool:
+    """Whether one of a fit's `callbacks` says (`attribute`) that it stopped it."""
+    return any(getattr(c, attribute, None) is not None for c in callbacks)

@@ -86,6 +86,7 @@ def test_the_search_records_median_stopped_trials(tmp_path):
     tuner = clf._search_tuner
     records = [tuner.store.read(t.trial_id) for t in tuner.oracle.trials.values()]
     assert all("median_stopped" in r for r in records if "history" in r)
+    assert all("stopped_for_refit" in r for r in records if "history" in r)
     assert "median_stopped" in clf.leaderboard().columns
     # The first three trials have nothing to compare with.
     first = [tuner.store.read(i) for i in sorted(tuner.oracle.trials)[:3]]
@@ -112,3 +113,45 @@ def test_the_search_records_median_stopped_trials(tmp_path):
         reference_curves(tuner.oracle, tuner.store, tuner.config, fresh, Budget(None))
         is None
     )
+
+
+class _Clock:
+    """A budget whose time left is set by the test."""
+
+    def __init__(self, left):
+        self.left = left
+
+    def remaining(self):
+        return self.left
+
+
+def _room(train_seconds, left, inherited=0):
+    """A `RefitRoom` after an epoch; whether it stopped the trial."""
+    from types import SimpleNamespace
+
+    from automl_keras.search.budget import RefitRoom
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.stop_training = False
+    room = RefitRoom(
+        _Clock(left),
+        SimpleNamespace(train_seconds=list(train_seconds)),
+        scale=1.25,
+        inherited=inherited,
+        margin=1.2,
+    )
+    room.set_model(model)
+    room.on_train_begin()
+    room.on_epoch_begin(len(train_seconds) - 1)
+    room.on_epoch_end(len(train_seconds) - 1)
+    return model.stop_training, room.stopped_for_refit
+
+
+def test_a_trial_stops_while_its_own_refit_still_fits():
+    # 4 epochs of 2 s (the first 4 s): a refit of 5 epochs is estimated at
+    # (4 + 4 * 2) * 1.25 = 15 s, kept with a margin of 1.2: 18 s.
+    assert _room([4.0, 2.0, 2.0, 2.0], left=100.0) == (False, None)
+    assert _room([4.0, 2.0, 2.0, 2.0], left=17.0) == (True, 3)
+    # A morphed child's refit also retrains its parent's 10 epochs.
+    assert _room([4.0, 2.0, 2.0, 2.0], left=40.0, inherited=10) == (True, 3)
+    assert _room([4.0, 2.0, 2.0, 2.0], left=80.0, inherited=10) == (False, None)
