@@ -20,6 +20,7 @@ import numpy as np
 
 from automl_keras.errors import DataError
 from automl_keras.search.budget import DeadlineCallback
+from automl_keras.search.callbacks import trial_callbacks
 from automl_keras.search.trials import DivergenceGuard
 
 
@@ -41,8 +42,9 @@ def fold_scores(tuner, trial, data, batch_size: int, epochs: int) -> list:
         deadline = DeadlineCallback(lambda: tuner.budget.trial_deadline)
         model = tuner.build_architecture(trial)
         # No median stopping rule nor refit room: those apply to the main fit.
-        callbacks = tuner._fit_callbacks(
-            trial, fold, batch_size, (deadline, DivergenceGuard()), None, None, None
+        guards = (deadline, DivergenceGuard())
+        callbacks = trial_callbacks(
+            tuner, trial, fold, batch_size, guards, None, inherited=None
         )
         _, history, _ = tuner._fit(trial, model, fold, batch_size, callbacks, epochs, 0)
         values = history.history.get(config.objective)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import gc
 import io
 import json
 import logging
 import math
-import os
 import time
 import traceback
 import warnings
@@ -24,11 +22,11 @@ from automl_keras.search import checkpoints, costs, morph
 from automl_keras.search.averaging import AverageScorer
 from automl_keras.search.budget import (
     Budget,
-    BudgetedEarlyStopping,
     DeadlineCallback,
     EpochValidation,
     RefitRoom,
 )
+from automl_keras.search.callbacks import trial_callbacks
 from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData
 from automl_keras.search.folds import score_folds
@@ -50,7 +48,6 @@ from automl_keras.search.trials import (
     check_training,
     is_out_of_memory,
     least_trial_seconds,
-    reference_curves,
     selection_seconds,
     stopped_by,
 )
@@ -201,8 +198,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             num_epochs = plan["planned_epochs"]
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
         guard = DivergenceGuard()
-        fit_callbacks = self._fit_callbacks(
-            trial, data, batch_size, (deadline, guard), callbacks, plan, inherited
+        fit_callbacks = trial_callbacks(
+            self, trial, data, batch_size, (deadline, guard), callbacks, plan, inherited
         )
         started_at = self.budget.elapsed()
         started = time.monotonic()
@@ -355,72 +352,6 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             inherited = initial_epoch
         return initial_epoch, num_epochs, inherited
 
-    def _fit_callbacks(
-        self, trial, data, batch_size, guards, callbacks, plan=None, inherited=0
-    ) -> list:
-        """A trial's callbacks, validation first (the others read its scores).
-
-        Then the deadline and divergence guards (`guards`), early stopping
-        (unless the epochs are fixed; a planned trial trains its planned
-        epochs and keeps its best epoch's weights), TensorBoard and copies of
-        the user's callbacks. A trial's main fit (`inherited` is not None: the
-        epochs its parent's weights carry; a fold's fit passes None) follows
-        the median stopping rule and keeps room for its own refit too.
-        """
-        config = self.config
-        deadline, guard = guards
-        fit_callbacks = [
-            EpochValidation(
-                data.validation(batch_size), deadline, data.train(batch_size)
-            ),
-            deadline,
-            guard,
-        ]
-        fixed = config.epochs is not None
-        if plan:
-            fit_callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor=config.objective,
-                    mode=config.direction,
-                    patience=plan["planned_epochs"] + 1,
-                    restore_best_weights=True,
-                )
-            )
-        elif not fixed and "tuner/epochs" not in trial.hyperparameters.values:
-            fit_callbacks.append(
-                BudgetedEarlyStopping(
-                    time_limit=config.time_limit,
-                    monitor=config.objective,
-                    mode=config.direction,
-                    patience=config.patience,
-                    restore_best_weights=True,
-                    reference=None
-                    if inherited is None
-                    else reference_curves(
-                        self.oracle, self.store, config, trial, self.budget
-                    ),
-                )
-            )
-            if inherited is not None and config.refit and self.budget.time_limit:
-                fit_callbacks.append(
-                    RefitRoom(
-                        self.budget,
-                        fit_callbacks[0],
-                        scale=data.refit_scale,
-                        inherited=inherited,
-                    )
-                )
-        if config.tensorboard_dir:
-            fit_callbacks.append(
-                keras.callbacks.TensorBoard(
-                    log_dir=os.path.join(
-                        config.tensorboard_dir, f"trial_{trial.trial_id}"
-                    )
-                )
-            )
-        fit_callbacks += [copy.deepcopy(c) for c in callbacks or []]
-        return fit_callbacks
-
     def _fit(
         self, trial, model, data, batch_size, fit_callbacks, epochs, initial_epoch
     ):
@@ -468,6 +399,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     fit_callbacks[0].deadline,
                     data.train(batch_size),
                 )
+                for callback in fit_callbacks:
+                    if isinstance(callback, RefitRoom):
+                        callback.validation = fit_callbacks[0]
 
     def _score_cut_short(self, trial, model, data, batch_size, history):
         """A history for a trial whose first epoch the deadline cut short.
