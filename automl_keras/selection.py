@@ -34,7 +34,12 @@ from automl_keras.search.config import SearchConfig
 from automl_keras.search.data import SearchData, predict_arrays
 from automl_keras.search.progress import last_line
 from automl_keras.search.runner import SearchTuner
-from automl_keras.search.trials import NOTHING_TO_TRAIN, refit_epochs, refit_seconds
+from automl_keras.search.trials import (
+    NOTHING_TO_TRAIN,
+    REFIT_MARGIN,
+    refit_epochs,
+    refit_seconds,
+)
 
 logger = logging.getLogger("automl_keras")
 
@@ -253,7 +258,7 @@ def affordable_members(
     needed, count = 0.0, 0
     for trial in candidates:
         needed += refit_seconds(tuner.trial_info(trial.trial_id), data.refit_scale)
-        if budget.remaining() <= needed:
+        if budget.remaining() <= REFIT_MARGIN * needed:
             break
         count += 1
     return count if count else len(candidates)
@@ -274,7 +279,8 @@ def refit_all(
     """
     scale = data.refit_scale
     needed = sum(refit_seconds(tuner.trial_info(t.trial_id), scale) for t in members)
-    if budget.remaining() <= needed:
+    # A refit that the deadline cuts is lost: the estimate needs its margin.
+    if budget.remaining() <= REFIT_MARGIN * needed:
         return (
             None,
             None,

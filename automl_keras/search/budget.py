@@ -190,6 +190,8 @@ class RefitRoom(keras.callbacks.Callback):
             epoch); it must come before this callback.
         scale: The refit's data size ratio (`SearchData.refit_scale`).
         inherited: Epochs that a refit trains before this trial's own.
+        set_up: Seconds the trial took to build its model, which a refit
+            repeats (on data `scale` times larger).
         margin: The multiple of the refit estimate to keep.
     """
 
@@ -200,6 +202,7 @@ class RefitRoom(keras.callbacks.Callback):
         *,
         scale: float,
         inherited: int = 0,
+        set_up: float = 0.0,
         margin: float = REFIT_MARGIN,
     ):
         super().__init__()
@@ -207,6 +210,7 @@ class RefitRoom(keras.callbacks.Callback):
         self.validation = validation
         self.scale = scale
         self.inherited = inherited
+        self.set_up = set_up
         self.margin = margin
         #: The epoch after which this callback stopped the trial, or None.
         self.stopped_for_refit = None
@@ -228,7 +232,8 @@ class RefitRoom(keras.callbacks.Callback):
             return
         next_epoch = time.monotonic() - self._epoch_started
         epochs = self.inherited + len(seconds) + 1
-        refit = self.margin * refit_estimate(seconds, epochs, self.scale)
+        estimate = refit_estimate(seconds, epochs, self.scale)
+        refit = self.margin * (estimate + self.set_up * self.scale)
         if self.budget.remaining() - next_epoch < refit:
             self.stopped_for_refit = epoch
             self.model.stop_training = True

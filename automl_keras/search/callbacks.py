@@ -16,7 +16,15 @@ from automl_keras.search.trials import reference_curves
 
 
 def trial_callbacks(
-    tuner, trial, data, batch_size, guards, callbacks, plan=None, inherited=0
+    tuner,
+    trial,
+    data,
+    batch_size,
+    guards,
+    callbacks,
+    plan=None,
+    inherited=0,
+    set_up: float = 0.0,
 ) -> list:
     """A trial's callbacks, validation first (the others read its scores).
 
@@ -25,7 +33,8 @@ def trial_callbacks(
     epochs and keeps its best epoch's weights), TensorBoard and copies of
     the user's callbacks. A trial's main fit (`inherited` is not None: the
     epochs its parent's weights carry; a fold's fit passes None) follows
-    the median stopping rule and keeps room for its own refit too.
+    the median stopping rule and keeps room for its own refit too (whose
+    estimate includes the trial's `set_up` seconds).
     """
     config = tuner.config
     deadline, guard = guards
@@ -66,6 +75,7 @@ def trial_callbacks(
                     fit_callbacks[0],
                     scale=data.refit_scale,
                     inherited=inherited,
+                    set_up=set_up,
                 )
             )
     if config.tensorboard_dir:

@@ -184,6 +184,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     # -- one trial --------------------------------------------------------------
     def run_trial(self, trial, data: SearchData, callbacks=None):
+        set_up_from = time.monotonic()
         config = self.config
         hp = trial.hyperparameters
         parent_info = {}
@@ -196,10 +197,20 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         initial_epoch, num_epochs, inherited = self._epochs(hp, model, parent_info)
         if plan:
             num_epochs = plan["planned_epochs"]
+        # Building (and adapting) the model: a refit pays it again.
+        set_up_seconds = time.monotonic() - set_up_from
         deadline = DeadlineCallback(lambda: self.budget.trial_deadline)
         guard = DivergenceGuard()
         fit_callbacks = trial_callbacks(
-            self, trial, data, batch_size, (deadline, guard), callbacks, plan, inherited
+            self,
+            trial,
+            data,
+            batch_size,
+            (deadline, guard),
+            callbacks,
+            plan,
+            inherited,
+            set_up=set_up_seconds,
         )
         started_at = self.budget.elapsed()
         started = time.monotonic()
@@ -235,6 +246,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             "operations": json.loads(hp.values.get(morph.NEW, "[]")),
             "refit_epochs": inherited + best + 1,
             "started_at": round(started_at, 3),
+            "set_up_seconds": round(set_up_seconds, 3),
             "peak_rss_mb": peak_rss_mb(),
             **(plan or {}),
         }

@@ -123,15 +123,18 @@ def refit_seconds(record: dict, scale: float = 1.0) -> float:
     From the trial's training seconds per epoch without validation (a refit
     validates nothing): its first epoch (which traces the model) and then
     the mean of the others (slow epochs on a busy machine included); from its
-    whole seconds per epoch for records without them.
+    whole seconds per epoch for records without them. Plus the trial's set-up
+    (building the model, adapting its vocabularies), which a refit repeats.
     """
     if not record or "seconds_per_epoch" not in record:
         return 0.0
     epochs = refit_epochs(record)
     seconds = record.get("train_seconds")
+    # Building the model again (vocabularies adapted on the refit data).
+    set_up = record.get("set_up_seconds", 0.0) * scale
     if not seconds:
-        return record["seconds_per_epoch"] * epochs * scale
-    return refit_estimate(seconds, epochs, scale)
+        return record["seconds_per_epoch"] * epochs * scale + set_up
+    return refit_estimate(seconds, epochs, scale) + set_up
 
 
 def refit_estimate(train_seconds: list, epochs: int, scale: float = 1.0) -> float:

@@ -125,7 +125,7 @@ class _Clock:
         return self.left
 
 
-def _room(train_seconds, left, inherited=0):
+def _room(train_seconds, left, inherited=0, set_up=0.0):
     """A `RefitRoom` after an epoch; whether it stopped the trial."""
     from types import SimpleNamespace
 
@@ -138,6 +138,7 @@ def _room(train_seconds, left, inherited=0):
         SimpleNamespace(train_seconds=list(train_seconds)),
         scale=1.25,
         inherited=inherited,
+        set_up=set_up,
         margin=1.2,
     )
     room.set_model(model)
@@ -155,3 +156,15 @@ def test_a_trial_stops_while_its_own_refit_still_fits():
     # A morphed child's refit also retrains its parent's 10 epochs.
     assert _room([4.0, 2.0, 2.0, 2.0], left=40.0, inherited=10) == (True, 3)
     assert _room([4.0, 2.0, 2.0, 2.0], left=80.0, inherited=10) == (False, None)
+    # Building the model again counts too: 4 s of set-up, 5 s on the refit data.
+    assert _room([4.0, 2.0, 2.0, 2.0], left=20.0) == (False, None)
+    assert _room([4.0, 2.0, 2.0, 2.0], left=20.0, set_up=4.0) == (True, 3)
+
+
+def test_the_refit_estimate_includes_the_set_up():
+    from automl_keras.search.trials import refit_seconds
+
+    record = {"seconds_per_epoch": 3.0, "train_seconds": [4.0, 2.0], "best_epoch": 2}
+    assert refit_seconds(record, 1.0) == pytest.approx(4.0 + 2 * 2.0)
+    record["set_up_seconds"] = 1.5
+    assert refit_seconds(record, 2.0) == pytest.approx((8.0 + 1.5) * 2.0)
