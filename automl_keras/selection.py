@@ -209,15 +209,13 @@ def ensemble_members(
     ]
     outputs = []
     for trial in candidates:
-        kept = tuner.store.load_predictions(trial.trial_id)
-        if kept is not None and len(kept) == data.num_val:
-            outputs.append(kept)
-            continue
-        if outputs and budget.remaining() <= tuner.selection_seconds(
-            candidates[: len(outputs) + 1]
-        ):
-            break
-        outputs.append(validation_predictions(tuner, trial, data))
+        kept = kept_predictions(tuner.store, trial.trial_id, data.num_val)
+        if kept is None and outputs:
+            if budget.remaining() <= tuner.selection_seconds(
+                candidates[: len(outputs) + 1]
+            ):
+                break
+        outputs.append(validation_predictions(tuner, trial, data, kept))
     losses = prefix_losses(outputs, data.y_val, loss)
     size = members_to_average(losses)
     if size > 1:
