@@ -37,6 +37,7 @@ from automl_keras.search.runner import SearchTuner
 from automl_keras.search.trials import (
     NOTHING_TO_TRAIN,
     REFIT_MARGIN,
+    affordable_refits,
     refit_epochs,
     refit_seconds,
 )
@@ -248,18 +249,12 @@ def affordable_members(
 ) -> int:
     """How many leading candidates can all be refit in the time left.
 
-    All of them when there is no refit, or when not even the first can be
-    (the checkpoints are served then, and any of them may be averaged).
+    All of them when there is no refit (`trials.affordable_refits`).
     """
     if not refit:
         return len(candidates)
-    needed, count = 0.0, 0
-    for trial in candidates:
-        needed += refit_seconds(tuner.trial_info(trial.trial_id), data.refit_scale)
-        if budget.remaining() <= REFIT_MARGIN * needed:
-            break
-        count += 1
-    return count if count else len(candidates)
+    records = [tuner.trial_info(trial.trial_id) for trial in candidates]
+    return affordable_refits(records, budget.remaining(), data.refit_scale)
 
 
 def refit_all(

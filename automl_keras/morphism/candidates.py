@@ -33,7 +33,7 @@ def morphable_layers(
         `activation=None`, any `with_batch_norm`), `"deepen_relu"` (the subset
         also accepted with `activation="relu"`), and `"skip_add"` and
         `"skip_concat"` (`(from_layer, to_layer)` pairs accepted by `add_skip`
-        with that mode).
+        with that mode, whose path spans a layer with units).
     """
     graph = Graph(model)
     names = list(graph.entries)
@@ -68,9 +68,15 @@ def morphable_layers(
             ref = graph.output_ref(src, "add a skip connection")
         except MorphismError:
             continue
-        below = graph.descendants(ref[:2])
+        # A skip spans at least one layer with units (a Dense or a
+        # convolution): one around a dropout or a normalisation alone would
+        # add no path through weights, only a copy of the source.
+        spanned = set()
+        for key in graph.descendants(ref[:2]):
+            if key not in spanned and type(graph.layer(key[0])) in WIDENABLE_TYPES:
+                spanned |= {key} | graph.descendants(key)
         for dst in names:
-            if not any(node.key in below for node in graph.layer_nodes[dst]):
+            if not any(node.key in spanned for node in graph.layer_nodes[dst]):
                 continue
             for mode in ("add", "concat"):
                 try:

@@ -14,7 +14,6 @@ import warnings
 
 import keras
 import keras_tuner
-import numpy as np
 from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.hypermodel import evaluate
@@ -43,13 +42,14 @@ from automl_keras.search.trials import (
     DivergenceGuard,
     InfeasibleTrialError,
     TimeLimitTrialError,
+    affordable_refits,
     check_failures,
     check_learned,
     check_training,
     is_out_of_memory,
     least_trial_seconds,
     selection_seconds,
-    stopped_by,
+    trial_record,
 )
 
 logger = logging.getLogger("automl_keras")
@@ -222,34 +222,23 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         check_training(guard, losses)
         if not history.history.get(config.objective):
             history = self._score_cut_short(trial, model, data, batch_size, history)
-        scores = history.history[config.objective]
-        best = int(
-            np.argmin(scores) if config.direction == "min" else np.argmax(scores)
+        info, best = trial_record(
+            config,
+            history,
+            fit_callbacks,
+            stopped_by_deadline=deadline.stopped,
+            initial_epoch=initial_epoch,
+            inherited=inherited,
+            fit_seconds=fit_seconds,
+            set_up_seconds=set_up_seconds,
+            started_at=started_at,
+            num_params=num_params,
+            batch_size=batch_size,
+            hp=hp,
+            plan=plan,
         )
-        score = scores[best]
+        score = info.pop("score")
         check_learned(config.objective, score, losses)
-        epochs_run = len(history.history.get("loss", scores))
-        info = {
-            "epochs": epochs_run,
-            "best_epoch": initial_epoch + best,
-            "best_index": best,
-            "fit_seconds": round(fit_seconds, 3),
-            "seconds_per_epoch": fit_seconds / max(epochs_run, 1),
-            "train_seconds": [round(v, 3) for v in fit_callbacks[0].train_seconds],
-            "num_params": num_params,
-            "stopped_by_deadline": deadline.stopped,
-            "median_stopped": stopped_by(fit_callbacks, "median_stopped"),
-            "stopped_for_refit": stopped_by(fit_callbacks, "stopped_for_refit"),
-            "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-            "batch_size": batch_size,
-            "parent": hp.values.get(morph.PARENT),
-            "operations": json.loads(hp.values.get(morph.NEW, "[]")),
-            "refit_epochs": inherited + best + 1,
-            "started_at": round(started_at, 3),
-            "set_up_seconds": round(set_up_seconds, 3),
-            "peak_rss_mb": peak_rss_mb(),
-            **(plan or {}),
-        }
         if getattr(self.oracle, "needs_architectures", False):
             graph = self.hypermodel.graph
             names = tuple(b.name for b in graph.blocks if b not in graph.heads)
@@ -527,10 +516,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         self.prune_checkpoints()
         best = self.completed_trials(max(1, self.config.ensemble_size))
         if best:
-            # Trials overrun their deadline by up to a batch or an evaluation:
-            # keep a margin so that the refit of every member still fits.
-            members = self.scorer.members(best, self.store) if self.scorer else best[:1]
-            self.budget.reserve = self.selection_seconds(members)
+            self.budget.reserve = self.selection_seconds(self.members_to_refit(best))
         finished = self.oracle.trials[trial.trial_id]
         if self.progress is not None:
             self.progress.trial_ended(
@@ -540,6 +526,22 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self.budget.elapsed(),
             )
         check_failures(self.oracle, self.store, self.config.max_consecutive_failures)
+
+    def members_to_refit(self, best: list) -> list:
+        """The trials whose refits the budget keeps time for, of the `best`.
+
+        Those the selection would serve if the search ended now: the average
+        it would choose among the leading trials whose refits all fit in the
+        time left (with a scorer; else the best trial alone).
+        """
+        if self.config.refit:
+            records = [self.store.read(t.trial_id) for t in best]
+            best = best[
+                : affordable_refits(
+                    records, self.budget.remaining(), self.config.refit_scale
+                )
+            ]
+        return self.scorer.members(best, self.store) if self.scorer else best[:1]
 
     def selection_seconds(self, trials: list) -> float:
         """Time to keep for selecting among and refitting `trials`."""

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 import keras
 import keras_tuner
@@ -18,7 +19,10 @@ from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.errors import SearchError
 from automl_keras.search import morph
-from automl_keras.search.progress import last_line
+from automl_keras.search.progress import last_line, peak_rss_mb
+
+if TYPE_CHECKING:
+    from automl_keras.search.config import SearchConfig
 
 logger = logging.getLogger("automl_keras")
 
@@ -165,6 +169,22 @@ def least_trial_seconds(records: list, floor: float = 0.0) -> float:
 REFIT_MARGIN = 1.2
 
 
+def affordable_refits(records: list, remaining: float, scale: float) -> int:
+    """How many leading trials (their `records`) can all be refit in `remaining`.
+
+    Their refits, times `REFIT_MARGIN`, must fit in the time left. All of
+    them when not even the first can be refit: then the checkpoints are
+    served, and any of them may be averaged.
+    """
+    needed, count = 0.0, 0
+    for record in records:
+        needed += refit_seconds(record, scale)
+        if remaining <= REFIT_MARGIN * needed:
+            break
+        count += 1
+    return count if count else len(records)
+
+
 def selection_seconds(records: list, refit: bool, scale: float) -> float:
     """Time to keep for choosing among trials (their `records`) and refitting.
 
@@ -279,3 +299,68 @@ def reference_curves(oracle, store, config, trial, budget) -> list | None:
 def stopped_by(callbacks: list, attribute: str) -> bool:
     """Whether one of a fit's `callbacks` says (`attribute`) that it stopped it."""
     return any(getattr(c, attribute, None) is not None for c in callbacks)
+
+
+def trial_record(
+    config: SearchConfig,
+    history,
+    callbacks: list,
+    *,
+    stopped_by_deadline: bool,
+    initial_epoch: int,
+    inherited: int,
+    fit_seconds: float,
+    set_up_seconds: float,
+    started_at: float,
+    num_params: int,
+    batch_size: int,
+    hp,
+    plan: dict | None,
+) -> tuple[dict, int]:
+    """A trained trial's record for the `TrialStore`, and its best epoch's index.
+
+    Args:
+        config: The search's `SearchConfig` (objective and direction).
+        history: The fit's `History`, every epoch scored.
+        callbacks: The fit's callbacks, `EpochValidation` first.
+        stopped_by_deadline: Whether the deadline stopped the fit.
+        initial_epoch: The epoch the fit started from (a continued trial's).
+        inherited: Epochs a refit trains before this trial's own.
+        fit_seconds: Seconds in `model.fit`.
+        set_up_seconds: Seconds to build the model.
+        started_at: Seconds into the search when the fit started.
+        num_params: The model's parameter count.
+        batch_size: The batch size it trained with.
+        hp: The trial's hyperparameters.
+        plan: Its epoch plan, or None.
+
+    Returns:
+        `(record, best)`: the record holds the best epoch's objective as
+        `score`, the caller's to take out (a trial with folds replaces it).
+    """
+    scores = history.history[config.objective]
+    best = int(np.argmin(scores) if config.direction == "min" else np.argmax(scores))
+    epochs_run = len(history.history.get("loss", scores))
+    record = {
+        "score": scores[best],
+        "epochs": epochs_run,
+        "best_epoch": initial_epoch + best,
+        "best_index": best,
+        "fit_seconds": round(fit_seconds, 3),
+        "seconds_per_epoch": fit_seconds / max(epochs_run, 1),
+        "train_seconds": [round(v, 3) for v in callbacks[0].train_seconds],
+        "num_params": num_params,
+        "stopped_by_deadline": stopped_by_deadline,
+        "median_stopped": stopped_by(callbacks, "median_stopped"),
+        "stopped_for_refit": stopped_by(callbacks, "stopped_for_refit"),
+        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "batch_size": batch_size,
+        "parent": hp.values.get(morph.PARENT),
+        "operations": json.loads(hp.values.get(morph.NEW, "[]")),
+        "refit_epochs": inherited + best + 1,
+        "started_at": round(started_at, 3),
+        "set_up_seconds": round(set_up_seconds, 3),
+        "peak_rss_mb": peak_rss_mb(),
+        **(plan or {}),
+    }
+    return record, best

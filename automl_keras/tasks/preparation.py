@@ -151,29 +151,15 @@ class DataPreparation:
         for head, t in zip(graph.heads, targets):
             if head.task == "classification":
                 head.analyse(t, argument="y")
-        if validation_data is not None:
-            split = self._given_validation(graph, validation_data)
-            train_data, train_targets, train_weight = data, targets, sample_weight
-            val_data, val_targets, val_weight = split
-        else:
-            head = graph.heads[0]
-            stratify = None
-            if head.task == "classification" and head.encoder.encoding == "labels":
-                stratify = targets[0]
-            train_idx, val_idx = validation_indices(
+        train_data, train_targets, train_weight, val_data, val_targets, val_weight = (
+            self._split_validation(
+                graph,
+                (data, targets, sample_weight),
                 num_samples,
                 validation_split,
-                stratify=stratify,
-                seed=0 if self.seed is None else int(self.seed),
-                shuffle=self._shuffle_split,
-                gap=self._split_gap,
+                validation_data,
             )
-            train_data = [n.take(d, train_idx) for n, d in zip(graph.inputs, data)]
-            val_data = [n.take(d, val_idx) for n, d in zip(graph.inputs, data)]
-            train_targets = [t[train_idx] for t in targets]
-            val_targets = [t[val_idx] for t in targets]
-            train_weight = None if sample_weight is None else sample_weight[train_idx]
-            val_weight = None if sample_weight is None else sample_weight[val_idx]
+        )
         encoders = [
             head.encoder
             if head.task == "classification"
@@ -205,6 +191,44 @@ class DataPreparation:
             refit_on_validation=validation_data is None or refit_on_validation_data,
         )
         return PreparedData(graph=graph, encoders=encoders, data=search_data)
+
+    def _split_validation(
+        self, graph, given, num_samples, validation_split, validation_data
+    ) -> tuple:
+        """The training and validation parts, each `(data, targets, weights)`.
+
+        The user's `validation_data` when given; otherwise a split of the data
+        (stratified by class for a labelled classification, chronological
+        where the task keeps order). `given` is `(data, targets, weights)`.
+        """
+        data, targets, sample_weight = given
+        if validation_data is not None:
+            return (data, targets, sample_weight) + tuple(
+                self._given_validation(graph, validation_data)
+            )
+        head = graph.heads[0]
+        stratify = None
+        if head.task == "classification" and head.encoder.encoding == "labels":
+            stratify = targets[0]
+        train_idx, val_idx = validation_indices(
+            num_samples,
+            validation_split,
+            stratify=stratify,
+            seed=0 if self.seed is None else int(self.seed),
+            shuffle=self._shuffle_split,
+            gap=self._split_gap,
+        )
+        weights = [None, None]
+        if sample_weight is not None:
+            weights = [sample_weight[train_idx], sample_weight[val_idx]]
+        return (
+            [n.take(d, train_idx) for n, d in zip(graph.inputs, data)],
+            [t[train_idx] for t in targets],
+            weights[0],
+            [n.take(d, val_idx) for n, d in zip(graph.inputs, data)],
+            [t[val_idx] for t in targets],
+            weights[1],
+        )
 
     def _given_validation(self, graph, validation_data) -> tuple:
         """The user's `validation_data`, adapted: `(data, targets, weights)`."""

@@ -327,6 +327,21 @@ def test_add_skip_preserves_function(builder, mode, seed):
     assert_unchanged(model, snap)
 
 
+def test_skip_candidates_span_a_layer_with_units():
+    # d1 -> bn1 -> drop -> d2: a skip from d1 to bn1 or drop would only copy
+    # d1's output around a normalisation or a dropout; one to d2 or beyond
+    # adds a path through d2's weights.
+    model = make("mlp", 0)
+    for mode in ("add", "concat"):
+        pairs = morphable_layers(model)[f"skip_{mode}"]
+        assert ("d1", "d2") in pairs or ("d1", "relu2") in pairs
+        for src, dst in pairs:
+            assert not (src == "d1" and dst in ("bn1", "drop"))
+            assert not (src in ("bn1", "drop") and dst in ("drop",))
+    # The operator itself still accepts such a skip when asked for it.
+    add_skip(model, "d1", "drop", mode="add")
+
+
 def test_widen_flatten_maps_channels_per_position():
     model = make("conv_flatten", 5)
     x = sample_inputs(model)

@@ -117,3 +117,33 @@ def test_only_averages_whose_refits_fit_are_candidates(refit, limit, count):
     # 100 s left hold two refits; 30 s not even one (then no refit is made
     # and any checkpoints may be averaged); without a refit, all may be.
     assert affordable_members(tuner, data, Budget(limit), candidates, refit) == count
+
+
+class _Records:
+    def __init__(self, records):
+        self.records = records
+
+    def read(self, trial_id):
+        return self.records[trial_id]
+
+    def load_predictions(self, trial_id):
+        return {"a": LOW, "b": HIGH, "c": FAR}[trial_id]
+
+
+@pytest.mark.parametrize(("limit", "served"), [(1000, ["a", "b"]), (60, ["a"])])
+def test_the_reserve_covers_only_refits_that_fit(limit, served):
+    from automl_keras.search.budget import Budget
+    from automl_keras.search.runner import SearchTuner
+
+    # "a" and "b" average best, with refits of about 40 s each: 1,000 s
+    # left hold both, 60 s only the first. Then the selection will serve "a"
+    # alone, and the reserve keeps no time for "b": that time goes to trials.
+    records = {t: {"seconds_per_epoch": 40.0} for t in "abc"}
+    tuner = SimpleNamespace(
+        config=SimpleNamespace(refit=True, refit_scale=1.0),
+        store=_Records(records),
+        budget=Budget(limit),
+        scorer=AverageScorer(Y, "mean_squared_error"),
+    )
+    members = SearchTuner.members_to_refit(tuner, _trials("a", "b", "c"))
+    assert [t.trial_id for t in members] == served
