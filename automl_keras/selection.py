@@ -36,7 +36,7 @@ from automl_keras.search.progress import last_line
 from automl_keras.search.runner import SearchTuner
 from automl_keras.search.trials import (
     NOTHING_TO_TRAIN,
-    REFIT_MARGIN,
+    REFIT_START_MARGIN,
     affordable_refits,
     refit_epochs,
     refit_seconds,
@@ -273,7 +273,7 @@ def refit_all(
     scale = data.refit_scale
     needed = sum(refit_seconds(tuner.trial_info(t.trial_id), scale) for t in members)
     # A refit that the deadline cuts is lost: the estimate needs its margin.
-    if budget.remaining() <= REFIT_MARGIN * needed:
+    if budget.remaining() <= REFIT_START_MARGIN * needed:
         return (
             None,
             None,

@@ -28,7 +28,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from automl_keras.search.trials import REFIT_MARGIN
+from automl_keras.search.trials import MIN_CHILD_EPOCHS, REFIT_MARGIN
 
 #: Parameters allowed per pixel of the largest image input.
 PARAMS_PER_PIXEL = 2000
@@ -242,7 +242,7 @@ def plan_trial(
         batch_size: The training batch size.
         seconds: The trial's share of the time left (`trial_share`).
         parent_epochs: For a morphed child, the epochs its parent's weights
-            carry: the child trains at most half as many (at least 2).
+            carry: the child trains at most half as many (at least `MIN_CHILD_EPOCHS`).
 
     Returns:
         `{"planned_epochs", "probe_seconds_per_epoch", "flops"}`, and
@@ -258,7 +258,7 @@ def plan_trial(
     epochs = plan_epochs(seconds, per_epoch, 2 * measured["trace_seconds"])
     least = MIN_PLANNED_EPOCHS
     if parent_epochs is not None:
-        least = 2
+        least = MIN_CHILD_EPOCHS
         epochs = min(epochs, max(least, math.ceil(parent_epochs / 2)))
     plan = {
         "planned_epochs": max(epochs, least),

@@ -38,6 +38,7 @@ from automl_keras.search.progress import (
 from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
 from automl_keras.search.trials import (
+    MIN_CHILD_EPOCHS,
     NOTHING_TO_TRAIN,
     DivergenceGuard,
     InfeasibleTrialError,
@@ -130,7 +131,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
         The budget is checked before every proposal, whatever the oracle (a
         user's `keras_tuner.Oracle` too); no trial starts without the time of
-        a completed trial's first epoch (`least_trial_seconds`).
+        a completed trial's set-up and first epoch (`least_trial_seconds`).
         """
         self.on_search_begin()
         # Collections between trials scan only what the trials made, not the
@@ -336,7 +337,10 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         inherited = int(parent_info.get("refit_epochs", 0))
         if parent_info and config.epochs is None:
             # A child starts from trained weights: give it fewer epochs.
-            num_epochs = max(2, math.ceil(parent_info.get("refit_epochs", 2) / 2))
+            num_epochs = max(
+                MIN_CHILD_EPOCHS,
+                math.ceil(parent_info.get("refit_epochs", MIN_CHILD_EPOCHS) / 2),
+            )
         if not model.trainable_weights:
             # Nothing to train (a closed-form model): one epoch scores it.
             num_epochs = initial_epoch + 1

@@ -156,30 +156,60 @@ def refit_estimate(train_seconds: list, epochs: int, scale: float = 1.0) -> floa
 def least_trial_seconds(records: list, floor: float = 0.0) -> float:
     """The shortest time worth starting another trial for.
 
-    `floor`, or once trials completed (their `records`), the fastest first
-    epoch among them: a trial that cannot train one epoch adds nothing, and
-    it would spend time kept for the refit.
+    `floor`, or once trials completed (their `records`), the fastest set-up
+    and first epoch among them: a trial that cannot train one epoch adds
+    nothing, and it would spend time kept for the refit.
     """
-    firsts = [r["train_seconds"][0] for r in records if r.get("train_seconds")]
+    firsts = [
+        r.get("set_up_seconds", 0.0) + r["train_seconds"][0]
+        for r in records
+        if r.get("train_seconds")
+    ]
     return max(floor, min(firsts, default=0.0))
 
 
 #: The search keeps this multiple of the estimated selection time (refits on
 #: a busy machine take longer than their estimate).
 REFIT_MARGIN = 1.2
+#: A refit starts when the time left holds this multiple of its estimate:
+#: less than the time kept back, since the last trial may overrun its
+#: deadline by a batch and its wrap-up (scoring, writing its weights).
+REFIT_START_MARGIN = 1.1
+#: Fewest epochs a morphed child trains.
+MIN_CHILD_EPOCHS = 2
+
+
+def child_fits(parent: dict, remaining: float, refit: bool, scale: float) -> bool:
+    """Whether a morphed child of `parent` (its record) is worth training now.
+
+    The child trains `MIN_CHILD_EPOCHS` epochs at least (each about as long
+    as one of its parent's), and its refit trains its parent's epochs and
+    its own from scratch. When the `remaining` seconds cannot hold both, the
+    child's `RefitRoom` would stop it after its first epoch, a warm-started
+    model that has barely moved from its parent. True without a refit, a
+    time limit or the parent's epoch times.
+    """
+    seconds = parent.get("train_seconds")
+    if not refit or math.isinf(remaining) or not seconds:
+        return True
+    epochs = int(parent.get("refit_epochs", len(seconds))) + MIN_CHILD_EPOCHS
+    estimate = refit_estimate(seconds, epochs, scale)
+    estimate += parent.get("set_up_seconds", 0.0) * scale
+    training = MIN_CHILD_EPOCHS * parent.get("seconds_per_epoch", seconds[-1])
+    return remaining - training >= REFIT_MARGIN * estimate
 
 
 def affordable_refits(records: list, remaining: float, scale: float) -> int:
     """How many leading trials (their `records`) can all be refit in `remaining`.
 
-    Their refits, times `REFIT_MARGIN`, must fit in the time left. All of
-    them when not even the first can be refit: then the checkpoints are
+    Their refits, times `REFIT_START_MARGIN`, must fit in the time left. All
+    of them when not even the first can be refit: then the checkpoints are
     served, and any of them may be averaged.
     """
     needed, count = 0.0, 0
     for record in records:
         needed += refit_seconds(record, scale)
-        if remaining <= REFIT_MARGIN * needed:
+        if remaining <= REFIT_START_MARGIN * needed:
             break
         count += 1
     return count if count else len(records)

@@ -102,6 +102,9 @@ class _TimeLeft:
     def trial_time_left(self) -> float:
         return self.seconds
 
+    def remaining(self) -> float:
+        return self.seconds
+
 
 def test_morphs_come_before_first_trials_that_no_longer_fit():
     model = structured_model()
@@ -130,3 +133,28 @@ def test_morphs_come_before_first_trials_that_no_longer_fit():
     # In 90 s they do not: a morph of the trained trial comes first.
     values = proposal(90.0)
     assert values[morph.PARENT] == "0"
+
+
+def test_no_child_whose_least_epochs_and_refit_no_longer_fit():
+    from automl_keras.search.trials import child_fits
+
+    model = structured_model()
+    # The parent trained 6 epochs of 20 s (25 s with validation); a child
+    # trains 2 epochs (50 s) and its refit 8 epochs from scratch on 1.25 x the
+    # data: 1.2 x 200 s must be left after the child's epochs.
+    timing = {"train_seconds": [20.0] * 6, "seconds_per_epoch": 25.0}
+    info = {**morph.describe(model, BLOCKS), **timing, "refit_epochs": 6}
+    assert child_fits(info, 300.0, True, 1.25)
+    assert not child_fits(info, 280.0, True, 1.25)
+    assert child_fits(info, 280.0, False, 1.25)
+
+    def proposal(seconds_left: float) -> dict:
+        oracle = _oracle(morph_probability=1.0, budget=_TimeLeft(seconds_left))
+        _completed(oracle, "0", {"units": 16, "dropout": 0.1}, 0.5)
+        oracle.trial_info = lambda trial_id: info
+        oracle.has_checkpoint = lambda trial_id: True
+        return oracle.propose("1")["values"]
+
+    assert proposal(1000.0)[morph.PARENT] == "0"
+    # No child fits: a new hyperparameter proposal, trained from scratch.
+    assert morph.PARENT not in proposal(280.0)

@@ -244,6 +244,9 @@ def test_refit_time_is_estimated_from_training_steps_without_validation(searched
 def test_no_trial_starts_without_the_time_of_a_first_epoch():
     records = [{"train_seconds": [7.0, 2.0]}, {"train_seconds": [4.0]}, {}]
     assert least_trial_seconds(records) == 4.0
+    # Building the model counts: a trial spends it before its first epoch.
+    records[1]["set_up_seconds"] = 3.5
+    assert least_trial_seconds(records) == 7.0
     assert least_trial_seconds(records, floor=10.0) == 10.0
     assert least_trial_seconds([], floor=1.0) == 1.0
 

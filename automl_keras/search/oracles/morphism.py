@@ -47,6 +47,7 @@ from automl_keras.morphism import Architecture, EditDistanceKernel, GaussianProc
 from automl_keras.search import morph
 from automl_keras.search.oracles.acquisition import gaussian_process_proposal
 from automl_keras.search.oracles.base import BudgetedOracle, values_key
+from automl_keras.search.trials import child_fits
 
 
 class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOracle):
@@ -168,6 +169,17 @@ class MorphismOracle(BudgetedOracle, keras_tuner.oracles.BayesianOptimizationOra
             for trial, info in sorted(scored, key=lambda p: self._loss(p[0].score))
             if self.has_checkpoint(trial.trial_id) and info.get("candidates")
         ][: self.max_parents]
+        if self.budget is not None:
+            # A child whose least epochs and refit no longer fit would be
+            # stopped after one epoch: its parent is left alone.
+            remaining = self.budget.remaining()
+            parents = [
+                (trial, info)
+                for trial, info in parents
+                if child_fits(
+                    info, remaining, self.config.refit, self.config.refit_scale
+                )
+            ]
         if not parents:
             return None
         architectures = [Architecture.from_dict(i["architecture"]) for _, i in scored]
