@@ -52,7 +52,7 @@ def save_estimator(estimator, path: str) -> None:
         "pareto_trial_ids": getattr(estimator, "pareto_trial_ids_", []),
         "leaderboard_attrs": dict(estimator.leaderboard_.attrs),
     }
-    estimator.best_model_.save(os.path.join(path, MODEL_FILE))
+    with_built_optimizer(estimator.best_model_).save(os.path.join(path, MODEL_FILE))
     estimator.leaderboard_.to_csv(os.path.join(path, LEADERBOARD_FILE), index=False)
     tmp = os.path.join(path, STATE_FILE + ".tmp")
     with open(tmp, "w") as f:
@@ -182,6 +182,20 @@ def serving_model(model: keras.Model) -> keras.Model:
     """
     if any(isinstance(layer, AUGMENTATION_LAYERS) for layer in all_layers(model)):
         return inference_model(model)
+    return with_built_optimizer(model)
+
+
+def with_built_optimizer(model: keras.Model) -> keras.Model:
+    """`model`, its optimizer built if it was compiled but never trained.
+
+    `keras.models.load_model` builds a compiled model's optimizer before it
+    reads the saved one; an unbuilt optimizer (an ensemble's, or a checkpoint
+    loaded into a fresh model) would be saved without its slots and the load
+    would warn that it skips them.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        optimizer.build(model.trainable_variables)
     return model
 
 

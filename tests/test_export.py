@@ -238,3 +238,23 @@ def test_export_format_errors(tmp_path, image_classifier):
         clf.export_model(tmp_path / "m", format="onnx")
     with pytest.raises(ak.ConfigurationError, match="must end in .keras"):
         clf.export_model(tmp_path / "m.h5")
+
+
+def test_a_model_never_trained_saves_and_loads_without_optimizer_warnings(tmp_path):
+    # An ensemble (or a checkpoint loaded into a fresh model) is compiled but
+    # never trained: saved as it is, its load would warn about skipped slots.
+    import warnings
+
+    from automl_keras.export import serving_model
+
+    inputs = keras.Input(shape=(3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    model.compile(loss="mse")
+    exported = serving_model(model)
+    exported.save(tmp_path / "model.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert [str(w.message) for w in caught] == []
+    x = np.ones((2, 3), "float32")
+    assert np.allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
