@@ -409,8 +409,8 @@ def write_report(results: list, path: str) -> None:
         "Commands: " + ", ".join(f"`{c}`" for c in commands) + ".",
         "",
         "One command runs everything on this page (rows and baselines, memory, "
-        "morphism, oracles, unseen series, one-shot search): `bash bench/run_all.sh`, "
-        "about an hour and three quarters on 2 cores. "
+        "morphism, oracles, unseen series and tables, one-shot search): "
+        "`bash bench/run_all.sh`, about two hours on 2 cores. "
         "`python bench/run.py --report-only` rebuilds the table and the plot from "
         "the results saved in `bench/results/` without running anything; it last "
         f"ran on {_machine()}.",
