@@ -475,14 +475,27 @@ def replace_section(path: str, marker: str, section: str) -> None:
         f.write(text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n")
 
 
-def comparison_parser(doc: str, rows: tuple, time_limit: float):
-    """The command line shared by the comparison benchmarks (one child per run)."""
+def bench_parser(doc: str, time_limit: float) -> argparse.ArgumentParser:
+    """The command line every benchmark script shares: its time limit, seed,
+    and where (or whether) it writes its section of the report."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--rows", nargs="+", default=list(rows), choices=rows)
     parser.add_argument("--time-limit", type=float, default=time_limit)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    return parser
+
+
+def markdown_table(header: list, rows: list) -> list:
+    """The lines of a Markdown table of `rows` (lists of cells) under `header`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def comparison_parser(doc: str, rows: tuple, time_limit: float):
+    """The command line shared by the comparison benchmarks (one child per run)."""
+    parser = bench_parser(doc, time_limit)
+    parser.add_argument("--rows", nargs="+", default=list(rows), choices=rows)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     return parser
 

@@ -14,7 +14,6 @@ last value) on the same steps.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -113,14 +112,7 @@ def run_series(name, frame, period, lookback, time_limit, seed) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--output", default=os.path.join(harness.ROOT, "docs", "benchmarks.md")
-    )
-    args = parser.parse_args(argv)
+    args = harness.bench_parser(__doc__, 60.0).parse_args(argv)
     results = []
     for name, frame, period, lookback in make_series(args.seed):
         results.append(
@@ -139,17 +131,32 @@ def main(argv=None) -> int:
             f"`time_limit={args.time_limit:g}` per series. Ratio: automl_keras "
             "over the better naive forecast (below 1 is better).",
             "",
-            "| series | automl_keras | seasonal naive | persistence | ratio | fit s "
-            "| trials | best block |",
-            "|---|---|---|---|---|---|---|---|",
         ]
-        for r in results:
-            lines.append(
-                f"| {r['series']} | {r['automl_keras']:.3f} | "
-                f"{r['seasonal_naive']:.3f} | {r['persistence']:.3f} | "
-                f"{r['ratio']:.3f} | {r['fit_seconds']:.0f} | {r['trials']} | "
-                f"{r['best_block']} |"
-            )
+        lines += harness.markdown_table(
+            [
+                "series",
+                "automl_keras",
+                "seasonal naive",
+                "persistence",
+                "ratio",
+                "fit s",
+                "trials",
+                "best block",
+            ],
+            [
+                [
+                    r["series"],
+                    f"{r['automl_keras']:.3f}",
+                    f"{r['seasonal_naive']:.3f}",
+                    f"{r['persistence']:.3f}",
+                    f"{r['ratio']:.3f}",
+                    f"{r['fit_seconds']:.0f}",
+                    r["trials"],
+                    r["best_block"],
+                ]
+                for r in results
+            ],
+        )
         lines.append("")
         harness.replace_section(args.output, marker, "\n".join(lines))
     return 0

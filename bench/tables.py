@@ -13,7 +13,6 @@ dtype) are scored on the same held-out quarter.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -187,14 +186,7 @@ def run_table(name, frame, task, time_limit, seed) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true")
-    parser.add_argument(
-        "--output", default=os.path.join(harness.ROOT, "docs", "benchmarks.md")
-    )
-    args = parser.parse_args(argv)
+    args = harness.bench_parser(__doc__, 60.0).parse_args(argv)
     results = []
     for name, frame, task in make_tables(args.seed):
         results.append(run_table(name, frame, task, args.time_limit, args.seed))
@@ -212,16 +204,30 @@ def main(argv=None) -> int:
             "automl_keras's error (1 - accuracy, or RMSE) over the baseline's "
             "(below 1 is better).",
             "",
-            "| table | metric | automl_keras | HistGradientBoosting | error ratio "
-            "| fit s | trials |",
-            "|---|---|---|---|---|---|---|",
         ]
-        for r in results:
-            lines.append(
-                f"| {r['table']} | {r['metric']} | {r['automl_keras']:.4f} | "
-                f"{r['hist_gradient_boosting']:.4f} | {r['error_ratio']:.3f} | "
-                f"{r['fit_seconds']:.0f} | {r['trials']} |"
-            )
+        lines += harness.markdown_table(
+            [
+                "table",
+                "metric",
+                "automl_keras",
+                "HistGradientBoosting",
+                "error ratio",
+                "fit s",
+                "trials",
+            ],
+            [
+                [
+                    r["table"],
+                    r["metric"],
+                    f"{r['automl_keras']:.4f}",
+                    f"{r['hist_gradient_boosting']:.4f}",
+                    f"{r['error_ratio']:.3f}",
+                    f"{r['fit_seconds']:.0f}",
+                    r["trials"],
+                ]
+                for r in results
+            ],
+        )
         lines.append("")
         harness.replace_section(args.output, marker, "\n".join(lines))
     return 0

@@ -62,3 +62,20 @@ def test_report_only_keeps_sections_and_draws_the_plot(tmp_path, monkeypatch):
 def test_machine_names_memory_and_versions():
     machine = harness._machine()
     assert "cores" in machine and "TensorFlow" in machine and "Keras" in machine
+
+
+def test_benchmark_sections_share_one_table_format_and_command_line():
+    assert harness.markdown_table(["a", "b"], [[1, "x"], ["2.5", None]]) == [
+        "| a | b |",
+        "|---|---|",
+        "| 1 | x |",
+        "| 2.5 | None |",
+    ]
+    args = harness.bench_parser("Doc line.\n\nMore.", 60.0).parse_args(
+        ["--seed", "3", "--no-write"]
+    )
+    assert (args.time_limit, args.seed, args.no_write) == (60.0, 3, True)
+    assert args.output.endswith(os.path.join("docs", "benchmarks.md"))
+    compared = harness.comparison_parser("Doc.", ("adult", "mnist"), 90.0)
+    parsed = compared.parse_args(["--rows", "mnist"])
+    assert (parsed.rows, parsed.time_limit, parsed.child) == (["mnist"], 90.0, None)
