@@ -296,6 +296,16 @@ def to_text_array(x, *, argument: str = "x", column: str | None = None) -> np.nd
     Raises:
         DataError: For empty data or non-text entries.
     """
+    values = _text_values(_text_column(x, argument, column), argument)
+    if values.dtype.kind == "U":
+        return values.astype(object)
+    if values.dtype.kind == "S":
+        return np.array([_decode(v, argument, i) for i, v in enumerate(values)], object)
+    return _entries_as_text(values, argument)
+
+
+def _text_column(x, argument: str, column: str | None):
+    """`x` itself, or the text column of a file, dict or DataFrame."""
     if isinstance(x, str | os.PathLike):
         path = os.fspath(x)
         if not os.path.isfile(path):
@@ -323,6 +333,11 @@ def to_text_array(x, *, argument: str = "x", column: str | None = None) -> np.nd
                 f"{argument} has {x.shape[1]} columns {list(x.columns)}: name the one "
                 "holding the texts with `text_column=` (or pass that column alone)."
             )
+    return x
+
+
+def _text_values(x, argument: str) -> np.ndarray:
+    """The entries of `x` as a non-empty 1-D array (not yet checked as text)."""
     if isinstance(x, pd.Series):
         values = x.to_numpy(dtype=object, na_value=None)
     elif isinstance(x, np.ndarray):
@@ -344,37 +359,35 @@ def to_text_array(x, *, argument: str = "x", column: str | None = None) -> np.nd
         )
     if len(values) == 0:
         raise DataError(f"`{argument}` is empty. Received: {argument}={describe(x)}.")
-    if values.dtype.kind == "U":
-        texts = values.astype(object)
-    elif values.dtype.kind == "S":
-        texts = np.array(
-            [_decode(v, argument, i) for i, v in enumerate(values)], object
+    return values
+
+
+def _entries_as_text(values: np.ndarray, argument: str) -> np.ndarray:
+    """Each entry as a `str`: bytes decoded, missing ones empty, others refused."""
+    texts = np.empty(len(values), dtype=object)
+    wrong = []
+    for i, value in enumerate(values):
+        if isinstance(value, str):
+            texts[i] = value
+        elif isinstance(value, bytes):
+            texts[i] = _decode(value, argument, i)
+        elif (
+            value is None
+            or value is pd.NA
+            or (isinstance(value, float) and np.isnan(value))
+        ):
+            texts[i] = ""
+        else:
+            wrong.append(i)
+            texts[i] = ""
+    if wrong:
+        kinds = sorted({type(values[i]).__name__ for i in wrong})
+        raise DataError(
+            f"Texts must be strings; {len(wrong)} entries of {argument} are not "
+            f"(types {kinds}, first at positions {wrong[:5]}). Convert numbers "
+            "meant as text with `.astype(str)`, or use a structured-data task "
+            "for numeric columns."
         )
-    else:
-        texts = np.empty(len(values), dtype=object)
-        wrong = []
-        for i, value in enumerate(values):
-            if isinstance(value, str):
-                texts[i] = value
-            elif isinstance(value, bytes):
-                texts[i] = _decode(value, argument, i)
-            elif (
-                value is None
-                or value is pd.NA
-                or (isinstance(value, float) and np.isnan(value))
-            ):
-                texts[i] = ""
-            else:
-                wrong.append(i)
-                texts[i] = ""
-        if wrong:
-            kinds = sorted({type(values[i]).__name__ for i in wrong})
-            raise DataError(
-                f"Texts must be strings; {len(wrong)} entries of {argument} are not "
-                f"(types {kinds}, first at positions {wrong[:5]}). Convert numbers "
-                "meant as text with `.astype(str)`, or use a structured-data task "
-                "for numeric columns."
-            )
     return texts
 
 
