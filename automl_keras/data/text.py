@@ -85,6 +85,7 @@ def build_vocabulary(
     Returns:
         `(vocabulary, lengths)`; lengths count the tokens (with n-grams) per text.
     """
+    import keras
     import tensorflow as tf
 
     layer = tokenizer(standardize, ngrams, split)
@@ -92,17 +93,27 @@ def build_vocabulary(
     tokens = layer.get_vocabulary()[2:]  # drop padding and OOV
     if not tokens:
         return Vocabulary([], np.zeros(0, "float32")), np.zeros(len(texts), np.int64)
-    size = len(tokens) + 2
-    counts = np.zeros(size, dtype=np.int64)
+    # Each text's distinct tokens with their counts, deduplicated by
+    # TensorFlow: column 0 is out-of-vocabulary, token i is column i + 1.
+    counter = keras.layers.TextVectorization(
+        standardize=standardize,
+        split=split,
+        ngrams=ngrams,
+        vocabulary=tokens,
+        output_mode="count",
+        sparse=True,
+    )
+    counts = np.zeros(len(tokens) + 1, dtype=np.int64)
     lengths = np.zeros(len(texts), dtype=np.int64)
     for start in range(0, len(texts), _CHUNK):
-        ids = layer(tf.constant(texts[start : start + _CHUNK], dtype=tf.string))
-        rows = ids.value_rowids().numpy().astype(np.int64)
-        flat = ids.flat_values.numpy().astype(np.int64)
-        row_lengths = ids.row_lengths().numpy()
-        lengths[start : start + len(row_lengths)] = row_lengths
-        counts += np.bincount(np.unique(rows * size + flat) % size, minlength=size)
-    idf = np.log1p(len(texts) / (1.0 + counts[2:])).astype("float32")
+        chunk = texts[start : start + _CHUNK]
+        found = counter(tf.constant(chunk, dtype=tf.string))
+        rows, columns = found.indices.numpy().T
+        counts += np.bincount(columns, minlength=len(counts))
+        lengths[start : start + len(chunk)] = np.bincount(
+            rows, weights=found.values.numpy(), minlength=len(chunk)
+        )
+    idf = np.log1p(len(texts) / (1.0 + counts[1:])).astype("float32")
     return Vocabulary([str(t) for t in tokens], idf), lengths
 
 
