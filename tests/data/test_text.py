@@ -95,6 +95,27 @@ class TestVocabulary:
         assert vocabulary.tokens[0] in {"the", "film", "was", "a", "story", "and"}
         assert lengths.shape == (60,) and lengths.min() > 0
 
+    def test_lengths_and_document_frequencies_count_each_text_once(self):
+        texts = np.array(["b a a", "a c", "", "a"], dtype=object)
+        vocabulary, lengths = build_vocabulary(texts, "lower", None)
+        assert lengths.tolist() == [3, 2, 0, 1]
+        idf = dict(zip(vocabulary.tokens, vocabulary.idf))
+        # "a" is in three texts (twice in the first), "b" and "c" in one.
+        np.testing.assert_allclose(
+            [idf["a"], idf["b"], idf["c"]],
+            np.log1p(4 / (1 + np.array([3, 1, 1]))),
+            rtol=1e-6,
+        )
+        chars, lengths = build_vocabulary(
+            np.array(["ab", "aab", "b"], dtype=object), "lower", (2,), "character"
+        )
+        assert lengths.tolist() == [1, 2, 0]
+        idf = dict(zip(chars.tokens, chars.idf))
+        assert set(idf) == {"a b", "a a"}
+        np.testing.assert_allclose(
+            [idf["a b"], idf["a a"]], np.log1p(3 / np.array([3, 2])), rtol=1e-6
+        )
+
     def test_top_keeps_the_most_frequent(self):
         vocabulary, _ = build_vocabulary(
             np.array(["b a a", "a c"], dtype=object), "lower", None
