@@ -255,7 +255,8 @@ def plan_trial(
         math.ceil(data.num_train / batch_size),
         math.ceil(data.num_val / batch_size),
     )
-    epochs = plan_epochs(seconds, per_epoch, 2 * measured["trace_seconds"])
+    tracing = 2 * measured["trace_seconds"]  # the fit's and the refit's
+    epochs = plan_epochs(seconds, per_epoch, tracing)
     least = MIN_PLANNED_EPOCHS
     if parent_epochs is not None:
         least = MIN_CHILD_EPOCHS
@@ -267,7 +268,8 @@ def plan_trial(
     }
     if epochs < least:
         plan["shortfall"] = (
-            f"about {least * per_epoch:.0f} s needed for {least} epochs, "
+            f"about {tracing + least * per_epoch:.0f} s needed for {least} "
+            f"epochs ({tracing:.0f} s of it tracing the training function), "
             f"{seconds:.0f} s left"
         )
     return plan

@@ -67,6 +67,9 @@ class SearchProgress:
             )
         else:
             reason = last_line(trial.message) or status
+            if "infeasible" in info:
+                # A broken constraint, not an error: its reason, no traceback.
+                status, reason = "INFEASIBLE", info["infeasible"]
             self._print(f"[bold red]{count} {status}[/bold red]: {reason} · {clock}")
             # One line at INFO; the traceback only at DEBUG, so that nothing
             # reaches the terminal unless logging is set up to show it.

@@ -178,3 +178,22 @@ def test_image_settings_size_image_searches_only():
         "zero_cost": None,
         "zero_cost_candidates": 8,
     }
+
+
+def test_a_shortfall_counts_the_tracing_it_leaves_out_of_the_epochs(monkeypatch):
+    data = _data()
+    monkeypatch.setattr(
+        costs, "probe", lambda *a, **k: {"step_seconds": 1.0, "trace_seconds": 2.0}
+    )
+    per_epoch = costs.epoch_seconds(
+        1.0, math.ceil(data.num_train / 16), math.ceil(data.num_val / 16)
+    )
+    least = costs.MIN_PLANNED_EPOCHS
+    # The epochs alone would fit; with the two traces (fit and refit) they
+    # do not, and the reason must not read as if they did.
+    seconds = 4.0 + (least - 0.5) * per_epoch
+    short = costs.plan_trial(_model(), data, 16, seconds=seconds)
+    needed = round(4.0 + least * per_epoch)
+    assert short["shortfall"].startswith(f"about {needed} s needed for {least} ")
+    assert "4 s of it tracing" in short["shortfall"]
+    assert needed > seconds

@@ -149,6 +149,30 @@ def test_progress_lines_and_silence(tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_an_infeasible_trial_prints_its_reason_not_a_traceback(capsys):
+    from types import SimpleNamespace
+
+    from automl_keras.search.progress import SearchProgress
+
+    trial = SimpleNamespace(
+        trial_id="0002",
+        status="FAILED",
+        score=None,
+        message="Traceback (most recent call last):\n  ...\nautoml_keras.search."
+        "trials.InfeasibleTrialError: Infeasible: 9 s needed, 4 s left.",
+    )
+    progress = SearchProgress(1, "val_loss", time_limit=60)
+    progress.trial_ended(trial, {"infeasible": "9 s needed, 4 s left"}, 0.1, 30.0)
+    out = capsys.readouterr().out
+    assert "trial 0002 INFEASIBLE: 9 s needed, 4 s left · 00:30 of 01:00" in out
+    assert "Error" not in out and "FAILED" not in out
+    trial.message = "Traceback ...\nValueError: the model diverged"
+    progress.trial_ended(trial, {}, 0.1, 31.0)
+    assert (
+        "trial 0002 FAILED: ValueError: the model diverged" in capsys.readouterr().out
+    )
+
+
 def test_leaderboard_summary_and_plot(tmp_path):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
