@@ -50,14 +50,17 @@ def tokenizer(
     ngrams,
     split: str = "whitespace",
     vocabulary: list | None = None,
+    **options,
 ):
-    """A `TextVectorization` layer giving ragged token ids.
+    """A `TextVectorization` layer giving ragged token ids (by default).
 
     Args:
         standardize: A `TextVectorization` standardisation.
         ngrams: Largest n-gram size, a tuple of sizes, or None (words only).
         split: "whitespace" (words) or "character".
         vocabulary: Known tokens, or None to adapt the layer.
+        **options: Other `TextVectorization` arguments, in place of
+            `output_mode="int", ragged=True`.
     """
     import keras
 
@@ -66,8 +69,7 @@ def tokenizer(
         split=split,
         ngrams=ngrams,
         vocabulary=vocabulary,
-        output_mode="int",
-        ragged=True,
+        **({"output_mode": "int", "ragged": True} | options),
     )
 
 
@@ -85,7 +87,6 @@ def build_vocabulary(
     Returns:
         `(vocabulary, lengths)`; lengths count the tokens (with n-grams) per text.
     """
-    import keras
     import tensorflow as tf
 
     layer = tokenizer(standardize, ngrams, split)
@@ -95,12 +96,13 @@ def build_vocabulary(
         return Vocabulary([], np.zeros(0, "float32")), np.zeros(len(texts), np.int64)
     # Each text's distinct tokens with their counts, deduplicated by
     # TensorFlow: column 0 is out-of-vocabulary, token i is column i + 1.
-    counter = keras.layers.TextVectorization(
-        standardize=standardize,
-        split=split,
-        ngrams=ngrams,
-        vocabulary=tokens,
+    counter = tokenizer(
+        standardize,
+        ngrams,
+        split,
+        tokens,
         output_mode="count",
+        ragged=False,
         sparse=True,
     )
     counts = np.zeros(len(tokens) + 1, dtype=np.int64)
