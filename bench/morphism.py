@@ -168,17 +168,32 @@ def write_section(results: list, epochs: dict, command: str, path: str) -> None:
         f"Command: `{command}`, on {harness._machine()}. Image search uses the plain "
         'CNN family (`block_type="vanilla"`) for both tuners.',
         "",
-        "| data | tuner | best val loss | best val acc | test acc | trials (morphed) | "
-        "epochs trained | fit s |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {r['row']} | {r['tuner']} | {r['best_val_loss']:.4f} | "
-            f"{r['best_val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['trials']} "
-            f"({r['morphed_trials']}) | {r['epochs_trained']} | "
-            f"{r['fit_seconds']:.0f} |"
-        )
+    lines += harness.markdown_table(
+        [
+            "data",
+            "tuner",
+            "best val loss",
+            "best val acc",
+            "test acc",
+            "trials (morphed)",
+            "epochs trained",
+            "fit s",
+        ],
+        [
+            [
+                r["row"],
+                r["tuner"],
+                f"{r['best_val_loss']:.4f}",
+                f"{r['best_val_accuracy']:.4f}",
+                f"{r['test_accuracy']:.4f}",
+                f"{r['trials']} ({r['morphed_trials']})",
+                r["epochs_trained"],
+                f"{r['fit_seconds']:.0f}",
+            ]
+            for r in results
+        ],
+    )
     if epochs:
         lines += [
             "",

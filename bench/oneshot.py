@@ -101,17 +101,26 @@ def write_ranking(results: list, command: str, path: str) -> None:
         "the supernet trains 3 epochs, then the 3 architectures it scored are "
         "each trained alone for 3 epochs (sorted by supernet loss).",
         "",
-        "| tuner | supernet val loss | standalone val loss | Spearman | "
-        "entropy by epoch |",
-        "|---|---|---|---|---|",
     ]
-    for r in results:
-        spearman = "" if r["spearman"] is None else f"{r['spearman']:.2f}"
-        lines.append(
-            f"| {r['tuner']} | {', '.join(f'{v:.3f}' for v in r['supernet_losses'])} "
-            f"| {', '.join(f'{v:.3f}' for v in r['val_losses'])} | {spearman} | "
-            f"{', '.join(f'{v:.2f}' for v in r['entropy'])} |"
-        )
+    lines += harness.markdown_table(
+        [
+            "tuner",
+            "supernet val loss",
+            "standalone val loss",
+            "Spearman",
+            "entropy by epoch",
+        ],
+        [
+            [
+                r["tuner"],
+                ", ".join(f"{v:.3f}" for v in r["supernet_losses"]),
+                ", ".join(f"{v:.3f}" for v in r["val_losses"]),
+                harness._format(r["spearman"], 2),
+                ", ".join(f"{v:.2f}" for v in r["entropy"]),
+            ]
+            for r in results
+        ],
+    )
     lines.append("")
     harness.replace_section(path, marker, "\n".join(lines))
 
@@ -127,10 +136,8 @@ def write_section(results: list, command: str, path: str) -> None:
         "'architectures' counts the trials trained (and, for DARTS and ENAS, the "
         "architectures the supernet scored with shared weights).",
         "",
-        "| data | tuner | test acc | best val loss | fit s | architectures | "
-        "supernet epochs (s) | supernet vs alone (Spearman) | refit |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for r in results:
         supernet = (
             f"{r['supernet_epochs']} ({r['supernet_seconds']:.0f})"
@@ -138,12 +145,33 @@ def write_section(results: list, command: str, path: str) -> None:
             else ""
         )
         scored = f" + {r['supernet_scored']} scored" if r["supernet_scored"] else ""
-        spearman = "" if r["spearman"] is None else f"{r['spearman']:.2f}"
-        lines.append(
-            f"| {r['row']} | {r['tuner']} | {r['test_accuracy']:.4f} | "
-            f"{r['best_val_loss']:.4f} | {r['fit_seconds']:.0f} | "
-            f"{r['trials']}{scored} | {supernet} | {spearman} | {r['refit']} |"
+        rows.append(
+            [
+                r["row"],
+                r["tuner"],
+                f"{r['test_accuracy']:.4f}",
+                f"{r['best_val_loss']:.4f}",
+                f"{r['fit_seconds']:.0f}",
+                f"{r['trials']}{scored}",
+                supernet,
+                harness._format(r["spearman"], 2),
+                r["refit"],
+            ]
         )
+    lines += harness.markdown_table(
+        [
+            "data",
+            "tuner",
+            "test acc",
+            "best val loss",
+            "fit s",
+            "architectures",
+            "supernet epochs (s)",
+            "supernet vs alone (Spearman)",
+            "refit",
+        ],
+        rows,
+    )
     lines.append("")
     harness.replace_section(path, marker, "\n".join(lines))
 

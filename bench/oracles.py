@@ -40,19 +40,34 @@ def write_section(results: list, command: str, path: str) -> None:
         "Spearman: rank correlation of the zero-cost score at initialisation with "
         "the trained validation score (1 = perfect ranking).",
         "",
-        "| data | strategy | best val loss | best val acc | test acc | trials | "
-        "epochs trained | fit s | proxy Spearman |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        spearman = r.get("zero_cost_spearman")
-        lines.append(
-            f"| {r['row']} | {r['strategy']} | {r['best_val_loss']:.4f} | "
-            f"{r['best_val_accuracy']:.4f} | {r['test_accuracy']:.4f} | "
-            f"{r['trials']} | {r['epochs_trained']} | {r['fit_seconds']:.0f} | "
-            + ("" if spearman is None else f"{spearman:.2f}")
-            + " |"
-        )
+    lines += harness.markdown_table(
+        [
+            "data",
+            "strategy",
+            "best val loss",
+            "best val acc",
+            "test acc",
+            "trials",
+            "epochs trained",
+            "fit s",
+            "proxy Spearman",
+        ],
+        [
+            [
+                r["row"],
+                r["strategy"],
+                f"{r['best_val_loss']:.4f}",
+                f"{r['best_val_accuracy']:.4f}",
+                f"{r['test_accuracy']:.4f}",
+                r["trials"],
+                r["epochs_trained"],
+                f"{r['fit_seconds']:.0f}",
+                harness._format(r.get("zero_cost_spearman"), 2),
+            ]
+            for r in results
+        ],
+    )
     lines.append("")
     harness.replace_section(path, marker, "\n".join(lines))
 

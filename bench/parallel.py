@@ -120,17 +120,32 @@ def section(results: list) -> str:
         "`adult_test.csv` with the best trial's model. Each setting ran in its "
         "own process; wall times include starting Ray and its workers.",
         "",
-        "| setting | fit s | trials | best val loss | best val acc | test acc "
-        "| seconds inside trials | load before |",
-        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        lines.append(
-            f"| {SETTINGS[r['setting']][0]} | {r['fit_seconds']:.1f} | {r['trials']} "
-            f"| {r['best_val_loss']:.4f} | {r['best_val_accuracy']:.4f} "
-            f"| {r['test_accuracy']:.4f} | {r['trial_seconds']:.1f} "
-            f"| {r['load_before']:.1f} |"
-        )
+    lines += harness.markdown_table(
+        [
+            "setting",
+            "fit s",
+            "trials",
+            "best val loss",
+            "best val acc",
+            "test acc",
+            "seconds inside trials",
+            "load before",
+        ],
+        [
+            [
+                SETTINGS[r["setting"]][0],
+                f"{r['fit_seconds']:.1f}",
+                r["trials"],
+                f"{r['best_val_loss']:.4f}",
+                f"{r['best_val_accuracy']:.4f}",
+                f"{r['test_accuracy']:.4f}",
+                f"{r['trial_seconds']:.1f}",
+                f"{r['load_before']:.1f}",
+            ]
+            for r in results
+        ],
+    )
     lines += [
         "",
         f"Two trials at a time against one, both on Ray: {speedup:.2f}x the speed. "

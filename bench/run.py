@@ -419,22 +419,39 @@ def write_report(results: list, path: str) -> None:
         "`time_limit` for the whole `fit`, scored on the held-out split). Each row and "
         "its baseline ran in the same command, each in its own process.",
         "",
-        "| data | system | metric | time limit s | fit s | predict s | peak RSS MB "
-        "| trials | search overhead | refit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rows = []
     for r in results:
-        metric = ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items())
         overhead = r.get("overhead_fraction")
-        overhead = "" if overhead is None else f"{100 * overhead:.1f} %"
-        limit = r.get("time_limit")
-        lines.append(
-            f"| {r['row']} | {r['system']} | {metric} | "
-            f"{'' if limit is None else f'{limit:.0f}'} | {r['fit_seconds']:.1f} | "
-            f"{_format(r.get('predict_seconds'), 2)} | {r['peak_rss_mb']:.0f} | "
-            f"{r.get('trials', '')} | "
-            f"{overhead} | {r.get('refit', '')} |"
+        rows.append(
+            [
+                r["row"],
+                r["system"],
+                ", ".join(f"{k} {v:.4f}" for k, v in r["metrics"].items()),
+                _format(r.get("time_limit"), 0),
+                f"{r['fit_seconds']:.1f}",
+                _format(r.get("predict_seconds"), 2),
+                f"{r['peak_rss_mb']:.0f}",
+                r.get("trials", ""),
+                "" if overhead is None else f"{100 * overhead:.1f} %",
+                r.get("refit", ""),
+            ]
         )
+    lines += markdown_table(
+        [
+            "data",
+            "system",
+            "metric",
+            "time limit s",
+            "fit s",
+            "predict s",
+            "peak RSS MB",
+            "trials",
+            "search overhead",
+            "refit",
+        ],
+        rows,
+    )
     if plot is not None:
         lines += [
             "",
@@ -476,8 +493,11 @@ def replace_section(path: str, marker: str, section: str) -> None:
 
 
 def bench_parser(doc: str, time_limit: float) -> argparse.ArgumentParser:
-    """The command line every benchmark script shares: its time limit, seed,
-    and where (or whether) it writes its section of the report."""
+    """The command line of a benchmark that searches under a time limit.
+
+    Its time limit, seed, and where (or whether) it writes its section of
+    the report.
+    """
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--time-limit", type=float, default=time_limit)
     parser.add_argument("--seed", type=int, default=0)
