@@ -127,7 +127,8 @@ def model_inputs(model: keras.Model, frame):
     import tensorflow as tf
 
     from automl_keras.data.adapters import to_frame, to_text_array
-    from automl_keras.data.analysis import numeric_values, string_values
+    from automl_keras.data.dates import date_days, holds_dates
+    from automl_keras.data.tables import numeric_values, string_values
 
     if not isinstance(model.input, dict) and "string" in str(model.input.dtype):
         return tf.constant(to_text_array(frame).astype(str))
@@ -144,6 +145,9 @@ def model_inputs(model: keras.Model, frame):
     for name, tensor in model.input.items():
         if "string" in str(tensor.dtype):
             arrays[name] = tf.constant(string_values(frame[name]))
+        elif holds_dates(frame[name]):
+            # A date column's input is its days since 1970-01-01.
+            arrays[name] = tf.constant(date_days(frame[name]).astype("float32"))
         else:
             arrays[name] = tf.constant(numeric_values(frame[name]))
     return arrays

@@ -125,7 +125,11 @@ def _tabular_baseline(x_train, y_train, x_test, classification: bool):
     def encode(frame):
         frame = frame.copy()
         for column in frame.columns:
-            if not pd.api.types.is_numeric_dtype(frame[column]):
+            if pd.api.types.is_datetime64_any_dtype(frame[column]):
+                # Dates as their day numbers, as a first baseline has them.
+                days = frame[column] - pd.Timestamp("1970-01-01")
+                frame[column] = days / pd.Timedelta(days=1)
+            elif not pd.api.types.is_numeric_dtype(frame[column]):
                 frame[column] = frame[column].astype("category")
         return frame
 

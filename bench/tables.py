@@ -1,12 +1,13 @@
 """Tables the project never tuned for, against default gradient boosting.
 
-Four synthetic tables of the kinds a first baseline meets (5,000-12,000 rows,
+Five synthetic tables of the kinds a first baseline meets (5,000-12,000 rows,
 numbers and categories mixed, missing values, a high-cardinality column,
-skewed numbers): binary and three-class classification, and two regressions.
+skewed numbers, a date column): binary and three-class classification, and
+three regressions.
 Each is split 75/25 at random; `StructuredDataClassifier` or
 `StructuredDataRegressor` (`time_limit` seconds each, default settings) and a
 default scikit-learn `HistGradientBoosting` (categories as a pandas category
-dtype) are scored on the same held-out quarter.
+dtype, dates as their day numbers) are scored on the same held-out quarter.
 
     python bench/tables.py [--time-limit 60] [--seed 0]
 """
@@ -121,6 +122,29 @@ def make_tables(seed: int) -> list:
         frame["target"] = np.exp(log_price) / 1000
         return _with_missing(frame, rng, ["year"], 0.05)
 
+    def dated(n=8_000):
+        # Daily sales over three years: a trend, weekends, seasons, stores.
+        day = rng.integers(0, 3 * 365, n)
+        when = pd.Timestamp("2021-01-01") + pd.to_timedelta(day, "D")
+        store = rng.choice([f"store_{i}" for i in range(12)], n)
+        level = dict(zip([f"store_{i}" for i in range(12)], rng.normal(0, 0.3, 12)))
+        price = rng.uniform(5, 15, n)
+        promo = rng.random(n) < 0.2
+        log_sales = (
+            3
+            + 0.0004 * day
+            + 0.35 * (when.day_of_week >= 5)
+            + 0.3 * np.sin(2 * np.pi * (when.day_of_year - 80) / 365.25)
+            + np.array([level[s] for s in store])
+            - 0.05 * price
+            + 0.25 * promo
+            + rng.normal(0, 0.15, n)
+        )
+        frame = pd.DataFrame({"date": when, "store": store, "price": price})
+        frame["promo"] = promo
+        frame["target"] = np.exp(log_sales)
+        return frame
+
     return [
         (
             "binary, 9 numbers + 3 categories, 200 codes (10k)",
@@ -134,6 +158,7 @@ def make_tables(seed: int) -> list:
         ),
         ("Friedman #1 + a shifting group (8k)", friedman(), "regression"),
         ("prices: long-tailed target, 40 quarters (12k)", skewed(), "regression"),
+        ("daily sales: a date column, 12 stores (8k)", dated(), "regression"),
     ]
 
 
@@ -198,7 +223,7 @@ def main(argv=None) -> int:
             "## Tables never tuned for, against default gradient boosting",
             "",
             f"Command: `python bench/tables.py --time-limit {args.time_limit:g}`, "
-            f"on {harness._machine()}: four synthetic tables (bench/tables.py), "
+            f"on {harness._machine()}: five synthetic tables (bench/tables.py), "
             "75/25 random split, default settings, "
             f"`time_limit={args.time_limit:g}` per table. Error ratio: "
             "automl_keras's error (1 - accuracy, or RMSE) over the baseline's "

@@ -87,7 +87,7 @@ def fit_ridge(
     return {"kernel": kernel, "bias": bias, "alpha": alpha, "change": option == 1}
 
 
-def choose_calendar(days: np.ndarray) -> dict | None:
+def choose_calendar(days: np.ndarray, step: float | None = None) -> dict | None:
     """The calendar cycles worth modelling for rows at `days`, or None.
 
     A cycle is kept when a row step is at most half of it and the rows span
@@ -96,6 +96,8 @@ def choose_calendar(days: np.ndarray) -> dict | None:
 
     Args:
         days: Row times in days since 1970-01-01, in time order.
+        step: The time between rows (default: the median difference); for
+            dates sampled irregularly, their resolution.
 
     Returns:
         `{"origin": first day, "periods": [...], "harmonics": [...]}` or None.
@@ -103,7 +105,8 @@ def choose_calendar(days: np.ndarray) -> dict | None:
     days = np.asarray(days, "float64")
     if len(days) < 3:
         return None
-    step = float(np.median(np.diff(days)))
+    if step is None:
+        step = float(np.median(np.diff(days)))
     span = float(days[-1] - days[0])
     periods, harmonics = [], []
     for period in CYCLES:

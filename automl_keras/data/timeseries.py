@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from automl_keras.data.adapters import describe, to_frame
-from automl_keras.data.analysis import numeric_values
 from automl_keras.data.forecasting import calendar_terms, choose_calendar, fit_ridge
+from automl_keras.data.tables import numeric_values
 from automl_keras.errors import ConfigurationError, DataError, did_you_mean
 
 logger = logging.getLogger("automl_keras")

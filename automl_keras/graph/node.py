@@ -6,13 +6,9 @@ import keras
 import numpy as np
 
 from automl_keras.data import adapters
-from automl_keras.data.analysis import (
-    CATEGORICAL,
-    ArrayProfile,
-    ImageProfile,
-    StructuredProfile,
-)
+from automl_keras.data.analysis import ArrayProfile, ImageProfile
 from automl_keras.data.symmetry import flips_keep_classes
+from automl_keras.data.tables import CATEGORICAL, DATETIME, StructuredProfile
 from automl_keras.data.text import (
     TextProfile,
     Vocabulary,
@@ -184,7 +180,8 @@ class StructuredDataInput(Input):
 
     Args:
         name: The input's name.
-        column_types: Optional `{column: "numerical" | "categorical"}` overrides.
+        column_types: Optional `{column: "numerical" | "categorical" |
+            "datetime"}` overrides.
         max_vocabulary: Most frequent values kept per categorical column.
         column_names: Names of a numpy array's columns (so that
             `column_types` can name them); for a DataFrame, the columns to
@@ -235,7 +232,13 @@ class StructuredDataInput(Input):
 
     def build(self, hp):
         inputs, categorical, numbers, numerical_columns = {}, [], [], []
+        calendars = {}
         for column in self.profile.columns:
+            if column.source is not None:
+                # A calendar term, computed from its date column's days.
+                numbers.append(calendars[column.source][:, column.term])
+                numerical_columns.append(column)
+                continue
             if column.type == CATEGORICAL:
                 tensor = keras.Input(shape=(), dtype="string", name=column.name)
                 lookup = keras.layers.StringLookup(
@@ -245,9 +248,13 @@ class StructuredDataInput(Input):
                 )
                 categorical.append((lookup(tensor), lookup.vocabulary_size()))
             else:
+                # Numbers, or a date column's days since 1970-01-01.
                 tensor = keras.Input(shape=(), dtype="float32", name=column.name)
                 numbers.append(tensor)
                 numerical_columns.append(column)
+                if column.type == DATETIME and column.calendar is not None:
+                    days = keras.ops.expand_dims(tensor, -1)
+                    calendars[column.name] = _calendar_terms(days, column.calendar)
             inputs[column.name] = tensor
         values, missing_flags = self._standardise(numbers, numerical_columns)
         features = StructuredFeatures(

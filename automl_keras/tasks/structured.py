@@ -100,8 +100,8 @@ class StructuredDataClassifier(ClassifierMixin, _StructuredTask):
     Args:
         num_classes: Number of classes (inferred when None).
         multi_label: Several labels per row (inferred from 2-D 0/1 targets).
-        column_types: `{column: "numerical" | "categorical"}` overrides of the
-            inferred column types.
+        column_types: `{column: "numerical" | "categorical" | "datetime"}`
+            overrides of the inferred column types.
         column_names: Names of a numpy array's columns (so that
             `column_types` can name them); for a DataFrame, the columns to use.
     """
@@ -152,7 +152,7 @@ class StructuredDataRegressor(RegressorMixin, _StructuredTask):
 
     Args:
         output_dim: Values per row (inferred when None).
-        column_types: `{column: "numerical" | "categorical"}` overrides.
+        column_types: `{column: "numerical" | "categorical" | "datetime"}` overrides.
         column_names: Names of a numpy array's columns; for a DataFrame, the
             columns to use.
     """

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import automl_keras as ak
-from automl_keras.data.analysis import StructuredProfile
+from automl_keras.data.tables import StructuredProfile
 from automl_keras.errors import ConfigurationError, DataError
 from automl_keras.graph.block import Block
 from automl_keras.graph.registry import serialize

@@ -13,7 +13,7 @@ import pytest
 
 import automl_keras as ak
 from automl_keras.blocks.numeric import NUMERICAL_ENCODINGS, smooth_clip
-from automl_keras.data.analysis import StructuredProfile, robust_statistics, tree_bins
+from automl_keras.data.tables import StructuredProfile, robust_statistics, tree_bins
 from tests.helpers import FAST_FIT, rng
 
 ENCODINGS = [e for e in NUMERICAL_ENCODINGS if e != "standard"]

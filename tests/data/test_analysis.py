@@ -5,12 +5,11 @@ import pandas as pd
 import pytest
 
 from automl_keras.data import adapters
-from automl_keras.data.analysis import (
+from automl_keras.data.analysis import ImageProfile, TargetEncoder
+from automl_keras.data.tables import (
     CATEGORICAL,
     NUMERICAL,
-    ImageProfile,
     StructuredProfile,
-    TargetEncoder,
     infer_column_type,
 )
 from automl_keras.errors import DataError
@@ -314,7 +313,7 @@ class TestImageProfile:
 def test_heavy_tailed_non_negative_columns_are_log_scaled():
     import pandas as pd
 
-    from automl_keras.data.analysis import StructuredProfile
+    from automl_keras.data.tables import StructuredProfile
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import automl_keras as ak
-from automl_keras.data.analysis import ImageProfile, StructuredProfile
+from automl_keras.data.analysis import ImageProfile
+from automl_keras.data.tables import StructuredProfile
 from automl_keras.errors import ConfigurationError
 from automl_keras.graph.node import Node
 from automl_keras.graph.registry import deserialize
