@@ -213,8 +213,8 @@ def calendar_profiles(column: ColumnProfile, days: np.ndarray) -> list:
     The cycles (daily, weekly, yearly) are those the training dates can show
     (`forecasting.choose_calendar` on the distinct dates, with their smallest
     difference as the step: the rows of a table sample dates irregularly);
-    `column` keeps them in its `calendar` field. The terms are computed inside the model from the
-    column's days, so they are not inputs.
+    `column` keeps them in its `calendar` field. The terms are computed inside
+    the model from the column's days, so they are not inputs.
     """
     present = np.unique(days[np.isfinite(days)])
     step = float(np.diff(present).min()) if len(present) > 1 else None
@@ -243,11 +243,14 @@ def categorical_profile(
     counts = pd.Series(string_values(values)).value_counts(sort=True)
     counts = counts[counts.index != ""]
     # Rare values share the out-of-vocabulary index with unseen ones, so that
-    # index is trained and unseen values get it (unless every value is rare:
-    # then all are kept).
+    # index is trained and unseen values get it. When every value is rare
+    # (a small table), those seen twice are kept; a value seen once says
+    # nothing beyond its row, so a column of unique values (an identifier, a
+    # name) keeps none: a vocabulary of training rows would let the model
+    # memorise them, and every new row would meet an index it never trained.
     frequent = counts[counts >= min_frequency]
     if frequent.empty:
-        frequent = counts
+        frequent = counts[counts >= min(2, min_frequency)]
     return ColumnProfile(
         name=name,
         type=CATEGORICAL,
@@ -280,8 +283,9 @@ class StructuredProfile:
             max_vocabulary: The most frequent values kept per categorical column;
                 the rest share the out-of-vocabulary index.
             min_frequency: Values seen fewer times are grouped into the
-                out-of-vocabulary index too (with unseen values), unless no
-                value of the column is seen that often.
+                out-of-vocabulary index too (with unseen values); when no
+                value of the column is seen that often, those seen twice are
+                kept.
 
         Raises:
             DataError: If `column_types` names an unknown column or type.

@@ -236,7 +236,8 @@ class TestStructuredProfile:
         )
         columns = {c.name: c for c in profile.columns}
         assert columns["count"].type == CATEGORICAL
-        assert "7" in columns["count"].vocabulary
+        # Unique values (an identifier): no vocabulary to memorise rows by.
+        assert columns["count"].vocabulary == []
         assert columns["flag"].type == NUMERICAL
 
     def test_unknown_column_in_column_types_suggests_close_name(self):
@@ -251,6 +252,10 @@ class TestStructuredProfile:
         frame = pd.DataFrame({"a": ["x", "y"]})
         with pytest.raises(DataError, match="holds no numbers"):
             StructuredProfile.fit(frame, {"a": "numerical"})
+
+    def test_values_seen_twice_are_kept_when_none_is_frequent(self):
+        frame = pd.DataFrame({"c": ["a", "a", "b", "b", "c", "d", "e"]})
+        assert StructuredProfile.fit(frame).columns[0].vocabulary == ["a", "b"]
 
     def test_max_vocabulary_keeps_the_most_frequent(self):
         frame = pd.DataFrame({"c": ["a"] * 5 + ["b"] * 3 + ["c"]})
