@@ -122,8 +122,12 @@ def test_a_dated_table_exports_and_matches_predict_in_a_fresh_process(tmp_path):
     )
     reg.fit(frame, target.to_numpy(), **FAST_FIT)
     pd.testing.assert_frame_equal(frame, original)
-    reg.export_model(tmp_path / "model.keras")
-    np.savez(tmp_path / "table.npz", **reg.graph_.inputs[0].model_arrays(frame))
+    exported = reg.export_model(tmp_path / "model.keras")
+    arrays = reg.graph_.inputs[0].model_arrays(frame)
+    # `model_inputs` arranges the dates the same way from the model alone.
+    given = ak.model_inputs(exported, frame)
+    np.testing.assert_array_equal(np.asarray(given["when"]), arrays["when"])
+    np.savez(tmp_path / "table.npz", **arrays)
     np.save(tmp_path / "expected.npy", reg.predict(frame))
     script = """
         import sys
