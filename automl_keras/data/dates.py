@@ -13,12 +13,12 @@ import re
 import numpy as np
 import pandas as pd
 
-#: ISO 8601 dates, with an optional time of day and time zone
-#: ("2024-03-01", "2024-03-01 12:30", "2024-03-01T12:30:00.5+02:00").
+#: ISO 8601 months and dates, with an optional time of day and time zone
+#: ("2024-03", "2024-03-01", "2024-03-01 12:30", "2024-03-01T12:30:00.5+02:00").
 ISO_DATE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}"
+    r"^\d{4}-\d{2}(?:-\d{2}"
     r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
-    r"(?:Z|[+-]\d{2}:?\d{2})?$"
+    r"(?:Z|[+-]\d{2}:?\d{2})?)?$"
 )
 
 #: The share of a text column's present values that must be ISO dates.

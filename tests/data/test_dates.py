@@ -19,6 +19,7 @@ from tests.helpers import FAST_FIT, rng, run_fresh
     "values",
     [
         ["2024-01-05", "2024-02-29", None],
+        ["2024-01", "2024-02"],
         ["2024-01-05 10:30", "2024-01-06T11:00:00Z", "2024-01-07 00:00:00+02:00"],
         [datetime.date(2024, 1, 5), datetime.date(2024, 1, 6)],
         pd.to_datetime(["2024-01-05", None]),
@@ -54,6 +55,7 @@ def test_days_since_1970_in_utc_with_missing_values():
     np.testing.assert_allclose(
         date_days(pd.Series(pd.to_datetime(["2000-03-01"]))), [11017.0]
     )
+    np.testing.assert_allclose(date_days(pd.Series(["2000-03"])), [11017.0])
 
 
 def dated_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
