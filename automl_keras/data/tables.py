@@ -63,6 +63,24 @@ def string_values(values: pd.Series) -> np.ndarray:
     return text.to_numpy(dtype=object).astype(str)
 
 
+def column_numbers(values: pd.Series, kind: str) -> np.ndarray:
+    """A numerical column's numbers or a date column's days, float64 with NaN."""
+    if kind == DATETIME:
+        return date_days(values)
+    return numeric_values(values).astype("float64")
+
+
+def table_calendar(days: np.ndarray) -> dict | None:
+    """The calendar cycles a date column's training days can show, or None.
+
+    `forecasting.choose_calendar` on the distinct dates, with their smallest
+    difference as the step: the rows of a table sample dates irregularly.
+    """
+    present = np.unique(days[np.isfinite(days)])
+    step = float(np.diff(present).min()) if len(present) > 1 else None
+    return choose_calendar(present, step)
+
+
 @dataclass
 class ColumnProfile:
     """What the model needs to know about one column."""
@@ -207,32 +225,22 @@ def numeric_profile(
     )
 
 
-def calendar_profiles(column: ColumnProfile, days: np.ndarray) -> list:
+def calendar_profiles(name: str, calendar: dict, days: np.ndarray) -> list:
     """A date column's calendar terms, each a numerical column of the model.
 
-    The cycles (daily, weekly, yearly) are those the training dates can show
-    (`forecasting.choose_calendar` on the distinct dates, with their smallest
-    difference as the step: the rows of a table sample dates irregularly);
-    `column` keeps them in its `calendar` field. The terms are computed inside
-    the model from the column's days, so they are not inputs.
+    The terms of the cycles in `calendar` (`table_calendar`) are computed
+    inside the model from the column's days, so they are not inputs.
     """
-    present = np.unique(days[np.isfinite(days)])
-    step = float(np.diff(present).min()) if len(present) > 1 else None
-    column.calendar = choose_calendar(present, step)
-    if column.calendar is None:
-        return []
-    terms = calendar_terms(days, column.calendar)
-    names = [
-        f"{column.name}_{period:g}d_{part}{harmonic}"
-        for period, count in zip(
-            column.calendar["periods"], column.calendar["harmonics"]
-        )
+    terms = calendar_terms(days, calendar)
+    labels = [
+        f"{name}_{period:g}d_{part}{harmonic}"
+        for period, count in zip(calendar["periods"], calendar["harmonics"])
         for part in ("sin", "cos")
         for harmonic in range(1, count + 1)
     ]
     return [
-        numeric_profile(label, NUMERICAL, terms[:, i], source=column.name, term=i)
-        for i, label in enumerate(names)
+        numeric_profile(label, NUMERICAL, terms[:, i], source=name, term=i)
+        for i, label in enumerate(labels)
     ]
 
 
@@ -312,8 +320,7 @@ class StructuredProfile:
                     categorical_profile(name, values, max_vocabulary, min_frequency)
                 )
                 continue
-            numbers = date_days(values) if kind == DATETIME else numeric_values(values)
-            numbers = numbers.astype("float64")
+            numbers = column_numbers(values, kind)
             present = numbers[np.isfinite(numbers)]
             if len(present) == 0 and values.notna().any():
                 held = "dates" if kind == DATETIME else "numbers"
@@ -322,18 +329,20 @@ class StructuredProfile:
                     f"{values.dropna().iloc[0]!r}). Mark it categorical in "
                     "column_types or drop it."
                 )
-            columns.append(numeric_profile(name, kind, numbers))
-            if kind == DATETIME and len(present):
-                columns += calendar_profiles(columns[-1], numbers)
+            calendar = table_calendar(numbers) if kind == DATETIME else None
+            columns.append(numeric_profile(name, kind, numbers, calendar=calendar))
+            if calendar is not None:
+                columns += calendar_profiles(name, calendar, numbers)
         return cls(columns=columns)
 
     def fit_tree_bins(self, frame: pd.DataFrame, target: np.ndarray) -> None:
         """Adds each numerical column's tree bins for `target` (training rows)."""
         target = np.asarray(target)
+        arrays = self.numeric_arrays(frame)
         for column in self.columns:
             if column.type == CATEGORICAL:
                 continue
-            numbers = self.numbers(frame, column)
+            numbers = arrays[column.name]
             present = np.isfinite(numbers)
             values = numbers[present]
             if column.log:
@@ -343,20 +352,25 @@ class StructuredProfile:
             standard = (values - column.offset) / np.sqrt(column.variance)
             column.tree_bins = tree_bins(standard, target[present])
 
-    def numbers(self, frame: pd.DataFrame, column: ColumnProfile) -> np.ndarray:
-        """A numerical column's, a date column's or a calendar term's values.
+    def numeric_arrays(self, frame: pd.DataFrame) -> dict:
+        """The values of every numerical column, date column and calendar term.
 
-        Float64, NaN where missing: the numbers, the days since 1970, or the
-        term computed from its date column's days.
+        Float64, NaN where missing, by column name: the numbers, the days since
+        1970, or the terms computed from their date column's days (each date
+        column read and its terms computed once).
         """
-        if column.source is not None:
-            (source,) = [c for c in self.columns if c.name == column.source]
-            days = date_days(frame[source.name])
-            return calendar_terms(days, source.calendar)[:, column.term]
-        values = frame[column.name]
-        if column.type == DATETIME:
-            return date_days(values)
-        return numeric_values(values).astype("float64")
+        arrays, terms = {}, {}
+        for column in self.columns:
+            if column.type == CATEGORICAL:
+                continue
+            if column.source is None:
+                arrays[column.name] = column_numbers(frame[column.name], column.type)
+                if column.calendar is not None:
+                    days = arrays[column.name]
+                    terms[column.name] = calendar_terms(days, column.calendar)
+            else:
+                arrays[column.name] = terms[column.source][:, column.term]
+        return arrays
 
     @property
     def names(self) -> list:
@@ -382,12 +396,12 @@ class StructuredProfile:
             if column.source is not None:
                 continue
             values = frame[column.name]
-            if column.type == NUMERICAL:
-                arrays[column.name] = numeric_values(values)
-            elif column.type == DATETIME:
-                arrays[column.name] = date_days(values).astype("float32")
-            else:
+            if column.type == CATEGORICAL:
                 arrays[column.name] = string_values(values)
+            else:
+                arrays[column.name] = column_numbers(values, column.type).astype(
+                    "float32"
+                )
         return arrays
 
     def get_config(self) -> dict:

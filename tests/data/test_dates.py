@@ -79,8 +79,9 @@ def test_a_date_column_gives_its_days_and_calendar_terms():
     assert len(terms) == 12 and all(t.source == "when" for t in terms)
     assert terms[0].name == "when_7d_sin1" and terms[-1].name == "when_365.243d_cos3"
     expected = calendar_terms(days, date.calendar)
+    numbers = profile.numeric_arrays(frame)
     for i, term in enumerate(terms):
-        np.testing.assert_allclose(profile.numbers(frame, term), expected[:, i])
+        np.testing.assert_allclose(numbers[term.name], expected[:, i])
         assert term.has_missing
     arrays = profile.to_arrays(frame)
     assert sorted(arrays) == ["when", "x"]
@@ -105,8 +106,9 @@ def test_calendar_terms_inside_the_model_equal_numpy_ones():
     inputs, features = node.build(None)
     model = keras.Model(inputs, features.values)
     out = keras.ops.convert_to_numpy(model(profile.to_arrays(frame)))
+    arrays = profile.numeric_arrays(frame)
     for i, column in enumerate(profile.columns[1:13], start=1):
-        numbers = profile.numbers(frame, column)
+        numbers = arrays[column.name]
         standard = (numbers - column.offset) / np.sqrt(column.variance)
         standard[np.isnan(numbers)] = (column.mean - column.offset) / np.sqrt(
             column.variance
