@@ -213,8 +213,9 @@ def measure_latency_ms(model: keras.Model, batch: Any, repeats: int = 5) -> floa
 def quiet_tracing():
     """Silences TensorFlow's retracing warnings while many models are called.
 
-    Every trial's model gets its own prediction function; TensorFlow warns
-    about the traces, which are expected here.
+    Every trial's model, and every fitted estimator's, gets its own
+    prediction and evaluation functions; after a few of them in one process
+    TensorFlow warns about the traces, which are expected here.
     """
     logger = logging.getLogger("tensorflow")
     level = logger.level

@@ -30,7 +30,7 @@ from automl_keras.search.config import SearchConfig
 from automl_keras.search.costs import image_settings
 from automl_keras.search.data import make_dataset
 from automl_keras.search.executors import make_executor
-from automl_keras.search.objectives import parse_objectives
+from automl_keras.search.objectives import parse_objectives, quiet_tracing
 from automl_keras.search.oneshot import keep_result, one_shot_stage, one_shot_trials
 from automl_keras.search.oracles import resolve_tuner
 from automl_keras.selection import Selection, select
@@ -322,9 +322,12 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
         for node, d in zip(graph.inputs, data):
             node.check(d)
         inputs = self._model_inputs(graph, data)
-        outputs = self.best_model_.predict(
-            make_dataset(inputs, batch_size=batch_size), verbose=verbose
-        )
+        # Each fitted model traces its own prediction function once; after a
+        # few estimators in one process TensorFlow would warn about retracing.
+        with quiet_tracing():
+            outputs = self.best_model_.predict(
+                make_dataset(inputs, batch_size=batch_size), verbose=verbose
+            )
         if len(graph.heads) == 1:
             return [np.asarray(outputs)]
         return [np.asarray(outputs[h.name]) for h in graph.heads]
@@ -386,9 +389,10 @@ class BaseAutoModel(DataPreparation, BaseEstimator):
             graph.pack_targets([e.encode(t) for e, t in zip(self.encoders_, targets)]),
             batch_size=batch_size,
         )
-        result = self.best_model_.evaluate(
-            dataset, verbose=verbose, return_dict=return_dict
-        )
+        with quiet_tracing():
+            result = self.best_model_.evaluate(
+                dataset, verbose=verbose, return_dict=return_dict
+            )
         if return_dict:
             return {k: float(v) for k, v in result.items()}
         if isinstance(result, list | tuple):

@@ -1,5 +1,7 @@
 """Structured-data tasks end to end on tiny tables."""
 
+import logging
+
 import keras
 import numpy as np
 import pandas as pd
@@ -68,6 +70,27 @@ class TestStructuredDataClassifier:
         probabilities = clf.predict_proba(odd)
         assert probabilities.shape == (2, 2)
         assert np.isfinite(probabilities).all()
+
+    def test_predictions_of_many_models_print_no_retracing_warning(self, classifier):
+        # Each fitted model traces its own functions; a script that fits a few
+        # estimators must not see TensorFlow's "excessive retracing" warning.
+        clf, frame = classifier
+        tf_logger = logging.getLogger("tensorflow")
+        level = tf_logger.level
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        tf_logger.addHandler(handler)
+        try:
+            for _ in range(7):
+                clf.best_model_.predict_function = None
+                clf.best_model_.test_function = None
+                clf.predict(frame.head(4))
+                clf.evaluate(frame.head(4), target="label")
+        finally:
+            tf_logger.removeHandler(handler)
+        assert [r.getMessage() for r in records] == []
+        assert tf_logger.level == level
 
     def test_predict_with_missing_columns(self, classifier):
         clf, frame = classifier
