@@ -8,6 +8,7 @@ the calendar cycles the model derives from them.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -68,6 +69,37 @@ def column_numbers(values: pd.Series, kind: str) -> np.ndarray:
     if kind == DATETIME:
         return date_days(values)
     return numeric_values(values).astype("float64")
+
+
+def warn_unreadable(
+    values: pd.Series, numbers: np.ndarray, kind: str, argument: str = "x"
+) -> None:
+    """Warns when present cells of a number or date column did not read as such.
+
+    Such cells ("1,234", "n/a", a date in another format) reach the model as
+    missing values; without a word, predictions on them would quietly be made
+    without what they say.
+    """
+    if (
+        pd.api.types.is_numeric_dtype(values)
+        or pd.api.types.is_bool_dtype(values)
+        or pd.api.types.is_datetime64_any_dtype(values)
+    ):
+        return
+    text = values.astype("string").str.strip()
+    present = (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
+    unread = present & np.isnan(numbers)
+    if not unread.any():
+        return
+    example = text[unread].iloc[0]
+    what = "numbers" if kind == NUMERICAL else "dates (ISO 8601: 2024-03-01)"
+    warnings.warn(
+        f"{argument}: {int(unread.sum())} of {len(values)} values of column "
+        f"{values.name!r} are not {what}, e.g. {example!r}; they are read as "
+        "missing values (convert them first if they hold values).",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def table_calendar(days: np.ndarray) -> dict | None:
@@ -376,6 +408,22 @@ class StructuredProfile:
     def names(self) -> list:
         """The input columns (calendar terms are computed, not given)."""
         return [c.name for c in self.columns if c.source is None]
+
+    def check(self, frame: pd.DataFrame, *, argument: str = "x") -> None:
+        """Checks that `frame` has the training columns, and reads as numbers.
+
+        Cells of number and date columns that read as neither are named in a
+        warning (`warn_unreadable`); they become missing values.
+
+        Raises:
+            DataError: If a training column is missing from `frame`.
+        """
+        self.to_arrays(frame.head(1), argument=argument)
+        for column in self.columns:
+            if column.type != CATEGORICAL and column.source is None:
+                values = frame[column.name]
+                numbers = column_numbers(values, column.type)
+                warn_unreadable(values, numbers, column.type, argument)
 
     def to_arrays(self, frame: pd.DataFrame, *, argument: str = "x") -> dict:
         """The model's raw inputs: one array per column (floats or strings).

@@ -217,7 +217,7 @@ class StructuredDataInput(Input):
         self.profile.fit_tree_bins(data, target)
 
     def check(self, data, *, argument: str = "x") -> None:
-        self.profile.to_arrays(data.head(1), argument=argument)
+        self.profile.check(data, argument=argument)
 
     def take(self, data, indices):
         return data.iloc[indices]

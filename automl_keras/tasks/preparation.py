@@ -173,6 +173,8 @@ class DataPreparation:
         for node, d in zip(graph.inputs, train_data):
             node.analyse(d)
             node.analyse_target(d, encoded)
+        for node, d in zip(graph.inputs, train_data):
+            node.check(d, argument="x")
         for node, d in zip(graph.inputs, val_data):
             node.check(d, argument="validation data")
         search_data = SearchData(

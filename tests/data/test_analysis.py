@@ -1,5 +1,7 @@
 """Analysis of training data: targets, column types, image statistics."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -286,6 +288,36 @@ class TestStructuredProfile:
         profile = StructuredProfile.fit(frame)
         with pytest.raises(DataError, match=r"lacks the columns \['city'\]"):
             profile.to_arrays(frame.drop(columns=["city"]))
+
+    def test_cells_that_read_as_neither_number_nor_date_are_named(self):
+        frame = mixed_frame().assign(
+            day=pd.date_range("2024-01-01", periods=30).strftime("%Y-%m-%d")
+        )
+        profile = StructuredProfile.fit(frame)
+        new = frame.head(4).assign(
+            text_numbers=["1,234", "7", None, ""],
+            day=["2024-02-01", "soon", None, ""],
+        )
+        with pytest.warns(UserWarning) as caught:
+            profile.check(new, argument="x_test")
+        arrays = profile.to_arrays(new)
+        messages = sorted(str(w.message) for w in caught)
+        assert len(messages) == 2
+        assert "x_test: 1 of 4 values of column 'day' are not dates" in messages[0]
+        assert "'soon'" in messages[0]
+        assert "1 of 4 values of column 'text_numbers' are not numbers" in messages[1]
+        assert "'1,234'" in messages[1]
+        # They are missing values, as the empty and missing cells are.
+        assert np.isnan(arrays["text_numbers"]).tolist() == [True, False, True, True]
+        assert np.isnan(arrays["day"]).tolist() == [False, True, True, True]
+
+    def test_readable_and_missing_cells_raise_no_warning(self):
+        frame = mixed_frame().drop(columns="text_numbers")
+        profile = StructuredProfile.fit(frame)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            profile.check(frame)
+            profile.check(mixed_frame().head(4).assign(number=["1", None, "", "2"]))
 
     def test_to_arrays_does_not_modify_the_frame(self):
         frame = mixed_frame()
