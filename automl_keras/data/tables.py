@@ -32,8 +32,9 @@ def infer_column_type(values: pd.Series) -> str:
         return DATETIME
     if pd.api.types.is_numeric_dtype(values):
         present = values.dropna()
+        finite = present.to_numpy()[np.isfinite(present.to_numpy(dtype="float64"))]
         if pd.api.types.is_integer_dtype(present) or (
-            len(present) and np.all(np.mod(present.to_numpy(), 1) == 0)
+            len(finite) and np.all(np.mod(finite, 1) == 0)
         ):
             if present.nunique() <= 2:
                 return CATEGORICAL

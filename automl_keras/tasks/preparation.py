@@ -146,11 +146,12 @@ class DataPreparation:
             adapters.check_same_length(
                 num_samples, len(sample_weight), y_name="sample_weight"
             )
-        # Classes come from every label (a class seen only in the validation
-        # part must still be encodable); numeric statistics after the split.
+        # Every target is checked before the split (an error names what the
+        # user gave, not a part of it), and classes come from every label (a
+        # class seen only in the validation part must still be encodable); a
+        # regression head's statistics come from the training part, below.
         for head, t in zip(graph.heads, targets):
-            if head.task == "classification":
-                head.analyse(t, argument="y")
+            head.analyse(t, argument="y")
         train_data, train_targets, train_weight, val_data, val_targets, val_weight = (
             self._split_validation(
                 graph,

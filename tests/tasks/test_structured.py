@@ -1,6 +1,7 @@
 """Structured-data tasks end to end on tiny tables."""
 
 import logging
+import warnings
 
 import keras
 import numpy as np
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 import automl_keras as ak
+from automl_keras.data.tables import infer_column_type
 from automl_keras.errors import DataError
 from tests.helpers import (
     FAST_FIT,
@@ -286,6 +288,26 @@ class TestBadStructuredInput:
             frame,
             y,
         )
+
+    def test_target_errors_name_all_the_targets_given(self, tmp_path):
+        # Checked before the validation split: the count and the shape are
+        # those of the y the user passed, not of its training part.
+        frame, y = regression_frame(30)
+        y[::5] = np.nan
+        fit_fails_early(
+            ak.StructuredDataRegressor(max_trials=1, directory=tmp_path),
+            DataError,
+            r"6 NaN or infinite values\. Received: y=numpy array of shape \(30,\)",
+            frame,
+            y,
+        )
+
+    def test_an_infinite_number_is_no_reason_for_a_runtime_warning(self):
+        frame, _ = regression_frame(30)
+        frame.loc[2, frame.columns[0]] = np.inf
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            assert infer_column_type(frame[frame.columns[0]]) == "numerical"
 
 
 def test_the_realmlp_first_trial_smooths_labels_only_when_ranked_on_accuracy():
