@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -278,7 +279,8 @@ def _finish_fit(estimator, args, submission: dict | None = None) -> int:
             json.dump(submission, f)
     print(
         f"Saved the fitted {type(estimator).__name__} to {args.output} "
-        f"(search and refit took {estimator.fit_seconds_:.1f} s)."
+        f"(search and refit took {estimator.fit_seconds_:.1f} s). Predict with: "
+        f"automl-keras predict {shlex.quote(args.output)} DATA"
     )
     return EXIT_OK
 

@@ -47,6 +47,7 @@ def test_fit_predict_leaderboard_export_on_a_table(tmp_path, capsys):
     assert "Fitting StructuredDataClassifier on 60 rows" in out
     assert "the id column 'id' is not used as a feature" in out
     assert "Leaderboard" in out and "Saved the fitted" in out
+    assert f"Predict with: automl-keras predict {model} DATA" in out
     frame.drop(columns="label").to_csv(tmp_path / "test.csv", index=False)
     out = str(tmp_path / "predictions.csv")
     assert (
