@@ -373,4 +373,7 @@ def average_models(models: list, loss, metrics) -> keras.Model:
     )
     ensemble = keras.Model(inputs, outputs, name="ensemble")
     ensemble.compile(loss=loss, metrics=metrics)
+    # Saved with an unbuilt optimizer, the model would load with Keras'
+    # warning that the optimizer's variables do not match the file's.
+    ensemble.optimizer.build(ensemble.trainable_variables)
     return ensemble

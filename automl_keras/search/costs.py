@@ -246,7 +246,8 @@ def plan_trial(
 
     Returns:
         `{"planned_epochs", "probe_seconds_per_epoch", "flops"}`, and
-        `"shortfall"` (why) when fewer than the least epochs fit; the plan is
+        `"shortfall"` (why) and `"least_seconds"` (what the least epochs and
+        the tracing need) when fewer than the least epochs fit; the plan is
         then the least epochs.
     """
     measured = probe(model, data.train(batch_size))
@@ -267,8 +268,9 @@ def plan_trial(
         "flops": count_flops(model),
     }
     if epochs < least:
+        plan["least_seconds"] = tracing + least * per_epoch
         plan["shortfall"] = (
-            f"about {tracing + least * per_epoch:.0f} s needed for {least} "
+            f"about {plan['least_seconds']:.0f} s needed for {least} "
             f"epochs ({tracing:.0f} s of it tracing the training function), "
             f"{seconds:.0f} s left"
         )

@@ -124,6 +124,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         # A user's `keras_tuner.Oracle` would print KerasTuner's trial display
         # (KerasTuner's own search turns it off the same way).
         self.oracle.verbose = 0
+        #: The least seconds of the cheapest candidate refused for want of
+        #: time: no trial is proposed with less time left than that.
+        self.refused_seconds = 0.0
 
     # -- the search loop ------------------------------------------------------------
     def search(self, data: SearchData, callbacks=None) -> None:
@@ -138,9 +141,12 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         # libraries and the data (a full one costs a share of a short trial).
         gc.freeze()
         try:
-            while self.budget.trial_time_left() > least_trial_seconds(
-                [self.store.read(t.trial_id) for t in self.completed_trials(3)],
-                self.config.min_trial_seconds,
+            while self.budget.trial_time_left() > max(
+                self.refused_seconds,
+                least_trial_seconds(
+                    [self.store.read(t.trial_id) for t in self.completed_trials(3)],
+                    self.config.min_trial_seconds,
+                ),
             ):
                 self.pre_create_trial()
                 trial = self.oracle.create_trial(self.tuner_id)
@@ -302,7 +308,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         """A trial's epoch plan (`search.costs.plan_trial`), or None.
 
         A candidate too slow for its least epochs is not trained once another
-        trial has a score (before that, it trains what fits).
+        trial has a score (before that, it trains what fits), and the time
+        left it would have needed becomes `refused_seconds`, the least time
+        left for which the search proposes another trial.
         """
         config = self.config
         if (
@@ -313,17 +321,27 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
             or not model.trainable_weights
         ):
             return None
+        time_left = self.budget.trial_time_left()
+        share = costs.trial_share(time_left, config.refit, config.refit_scale)
         plan = costs.plan_trial(
             model,
             data,
             batch_size,
-            costs.trial_share(
-                self.budget.trial_time_left(), config.refit, config.refit_scale
-            ),
+            share,
             parent_epochs=parent_info.get("refit_epochs") if parent_info else None,
         )
         shortfall = plan.pop("shortfall", None)
+        least_seconds = plan.pop("least_seconds", None)
         if shortfall and self.any_completed():
+            # The time left only shrinks: another candidate with less time
+            # left than this one needed (its share, `trial_share`, holding
+            # its least seconds) would be built and probed in vain.
+            needed = least_seconds * time_left / share if share > 0 else least_seconds
+            self.refused_seconds = (
+                needed
+                if not self.refused_seconds
+                else min(self.refused_seconds, needed)
+            )
             self._infeasible(trial, shortfall, num_params, plan)
         return plan
 

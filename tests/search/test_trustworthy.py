@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -238,6 +239,26 @@ def test_average_models_averages():
     data = np.random.default_rng(0).normal(size=(5, 3)).astype("float32")
     expected = (np.asarray(first(data)) + np.asarray(second(data))) / 2
     np.testing.assert_allclose(np.asarray(ensemble(data)), expected, atol=1e-6)
+
+
+def test_an_averaged_model_loads_without_warnings(tmp_path):
+    from automl_keras.selection import average_models
+
+    members = []
+    for _ in range(2):
+        inputs = keras.Input((3,), name="x")
+        hidden = keras.layers.Dense(4)(inputs)
+        members.append(keras.Model(inputs, keras.layers.Dense(1)(hidden)))
+    ensemble = average_models(members, "mse", ["mae"])
+    path = str(tmp_path / "ensemble.keras")
+    ensemble.save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = keras.models.load_model(path)
+    data = np.ones((2, 3), dtype="float32")
+    np.testing.assert_allclose(
+        np.asarray(loaded(data)), np.asarray(ensemble(data)), atol=1e-6
+    )
 
 
 def test_bad_new_arguments_fail_before_training():

@@ -338,6 +338,39 @@ class TestSizedImageSearch:
         assert board.loc["1", "status"] == "INFEASIBLE"
         assert "needed for 3 epochs" in board.loc["1", "message"]
 
+    def test_no_candidate_is_proposed_with_less_time_than_a_refused_one_needed(
+        self, tmp_path, monkeypatch
+    ):
+        # A refused plan shows what a candidate needs at least (the tracing
+        # and the least epochs); with less time left than that, building and
+        # probing another candidate would only delay the end of the search.
+        from automl_keras.search import costs
+
+        real_plan = costs.plan_trial
+        plans = []
+
+        def plan_trial(*args, **kwargs):
+            plans.append(args)
+            if len(plans) == 1:
+                return real_plan(*args, **kwargs)
+            return {
+                "planned_epochs": costs.MIN_PLANNED_EPOCHS,
+                "probe_seconds_per_epoch": 1.0,
+                "flops": 1,
+                "least_seconds": 1e4,
+                "shortfall": "about 10000 s needed for 3 epochs",
+            }
+
+        monkeypatch.setattr(costs, "plan_trial", plan_trial)
+        images, labels = image_data(60)
+        clf = ak.ImageClassifier(
+            max_trials=5, time_limit=120, seed=0, directory=tmp_path
+        )
+        clf.fit(images, labels, verbose=0)
+        board = clf.leaderboard().set_index("trial_id")
+        assert board["status"].to_dict() == {"0": "COMPLETED", "1": "INFEASIBLE"}
+        assert len(plans) == 2
+
     def test_proposals_are_screened_by_a_short_training(self, tmp_path):
         images, labels = image_data(60)
         clf = ak.ImageClassifier(
