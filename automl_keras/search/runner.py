@@ -49,6 +49,7 @@ from automl_keras.search.trials import (
     check_training,
     is_out_of_memory,
     least_trial_seconds,
+    refits_fit,
     selection_seconds,
     trial_record,
 )
@@ -322,7 +323,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         ):
             return None
         time_left = self.budget.trial_time_left()
-        share = costs.trial_share(time_left, config.refit, config.refit_scale)
+        share = costs.trial_share(time_left, self.expects_refit(), config.refit_scale)
         plan = costs.plan_trial(
             model,
             data,
@@ -566,9 +567,31 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         return self.scorer.members(best, self.store) if self.scorer else best[:1]
 
     def selection_seconds(self, trials: list) -> float:
-        """Time to keep for selecting among and refitting `trials`."""
+        """Time to keep for selecting among and refitting `trials`.
+
+        No refit time once their refits no longer fit in the time left (a
+        trial ran past its plan on a busy machine): the selection will serve
+        their checkpoints, and the time is the search's again.
+        """
         records = [self.store.read(t.trial_id) for t in trials]
-        return selection_seconds(records, self.config.refit, self.config.refit_scale)
+        scale = self.config.refit_scale
+        remaining = self.budget.remaining()
+        refit = self.config.refit and refits_fit(records, remaining, scale)
+        return selection_seconds(records, refit, scale)
+
+    def expects_refit(self) -> bool:
+        """Whether the trials served at the end will be refit on all the data.
+
+        Asked for, and (once a trial has completed) the refits of those the
+        selection would serve still fit in the time left.
+        """
+        if not self.config.refit:
+            return False
+        best = self.completed_trials(max(1, self.config.ensemble_size))
+        if not best:
+            return True
+        records = [self.store.read(t.trial_id) for t in self.members_to_refit(best)]
+        return refits_fit(records, self.budget.remaining(), self.config.refit_scale)
 
     def completed_trials(self, num_trials: int) -> list:
         """The best completed trials (KerasTuner pads its list with failed ones)."""

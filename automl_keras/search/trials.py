@@ -215,6 +215,16 @@ def affordable_refits(records: list, remaining: float, scale: float) -> int:
     return count if count else len(records)
 
 
+def refits_fit(records: list, remaining: float, scale: float) -> bool:
+    """Whether every trial's refit (their `records`) fits in `remaining`.
+
+    With the margin that the selection asks of a refit before starting it
+    (`REFIT_START_MARGIN`).
+    """
+    needed = sum(refit_seconds(record, scale) for record in records)
+    return remaining > REFIT_START_MARGIN * needed
+
+
 def selection_seconds(records: list, refit: bool, scale: float) -> float:
     """Time to keep for choosing among trials (their `records`) and refitting.
 

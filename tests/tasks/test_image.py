@@ -371,6 +371,38 @@ class TestSizedImageSearch:
         assert board["status"].to_dict() == {"0": "COMPLETED", "1": "INFEASIBLE"}
         assert len(plans) == 2
 
+    def test_a_refit_that_no_longer_fits_keeps_no_time_back(
+        self, tmp_path, monkeypatch
+    ):
+        # A trial that ran past its plan (a busy machine) can leave less time
+        # than its refit needs: the refit will not run, so the time it would
+        # have kept belongs to the search (before, the reserve outgrew the
+        # time left and the search ended with most of its budget unused).
+        from automl_keras.search import costs, trials
+
+        monkeypatch.setattr(trials, "refit_seconds", lambda *args, **kwargs: 1e4)
+        shares = []
+        real_plan = costs.plan_trial
+
+        def plan_trial(model, data, batch_size, seconds, **kwargs):
+            shares.append(seconds)
+            return real_plan(model, data, batch_size, seconds, **kwargs)
+
+        monkeypatch.setattr(costs, "plan_trial", plan_trial)
+        images, labels = image_data(60)
+        clf = ak.ImageClassifier(
+            max_trials=2, time_limit=120, seed=0, directory=tmp_path
+        )
+        clf.fit(images, labels, verbose=0)
+        board = clf.leaderboard().set_index("trial_id")
+        assert board["status"].to_dict() == {"0": "COMPLETED", "1": "COMPLETED"}
+        tuner = clf._search_tuner
+        assert not tuner.expects_refit()
+        assert tuner.budget.reserve < 1e4
+        # The first plan kept its refit's time back; the second had it all.
+        assert shares[0] < 0.5 * 120
+        assert shares[1] > 0.6 * (120 - board.loc["0", "ended_at"])
+
     def test_proposals_are_screened_by_a_short_training(self, tmp_path):
         images, labels = image_data(60)
         clf = ak.ImageClassifier(
