@@ -34,6 +34,8 @@ from automl_keras.search.progress import (
     SearchProgress,
     peak_rss_mb,
     release_freed_memory,
+    release_traced_gradients,
+    traced_gradients,
 )
 from automl_keras.search.screening import params_reason
 from automl_keras.search.store import WEIGHTS_FILE, TrialStore
@@ -128,6 +130,9 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
         #: The least seconds of the cheapest candidate refused for want of
         #: time: no trial is proposed with less time left than that.
         self.refused_seconds = 0.0
+        #: TensorFlow's custom gradients from before the search, which stay
+        #: (`progress.release_traced_gradients`).
+        self.kept_gradients = traced_gradients()
 
     # -- the search loop ------------------------------------------------------------
     def search(self, data: SearchData, callbacks=None) -> None:
@@ -157,7 +162,11 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                     continue
                 # The last trial's garbage goes now; what survives lives across
                 # trials (records, data) and is frozen: the collection before
-                # each model is built scans one trial's objects only.
+                # each model is built scans one trial's objects only. The
+                # custom gradients that TensorFlow registered while tracing go
+                # first: they hold the trial's traced functions, which frozen
+                # would never be collected (~20,000 objects a trial).
+                release_traced_gradients(self.kept_gradients)
                 gc.collect()
                 gc.freeze()
                 self.on_trial_begin(trial)
@@ -299,6 +308,8 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
 
     def _fresh_model(self, trial, epochs=None, free_memory: bool = True):
         """A trial's model after clearing Keras' session and seeding the trial."""
+        if free_memory:
+            release_traced_gradients(self.kept_gradients)
         keras.utils.clear_session(free_memory=free_memory)
         if free_memory:
             release_freed_memory()

@@ -389,3 +389,71 @@ def test_patience_shrinks_when_epochs_are_dear(time_limit, epoch_seconds, patien
     callback._epoch_started -= 100 * epoch_seconds  # measured once only
     callback.on_epoch_end(1, {"val_loss": 0.5})
     assert callback.patience == patience
+
+
+class TestTracedGradients:
+    """Keras' optimizers trace a custom gradient that holds the whole graph."""
+
+    def test_release_drops_new_custom_gradients_only(self):
+        import tensorflow as tf
+
+        from automl_keras.search.progress import (
+            release_traced_gradients,
+            traced_gradients,
+        )
+
+        @tf.custom_gradient
+        def doubled(x):
+            return 2 * x, lambda dy: 2 * dy
+
+        @tf.function
+        def first(x):
+            return doubled(x)
+
+        first(tf.constant(1.0))
+        kept = traced_gradients()
+        assert kept
+
+        @tf.function
+        def second(x):
+            return doubled(x) + 1
+
+        second(tf.constant(1.0))
+        assert len(traced_gradients() - kept) == 1
+        assert release_traced_gradients(kept) == 1
+        assert traced_gradients() == kept
+        # The traced function still runs (gradients are read while tracing).
+        assert float(second(tf.constant(2.0))) == 5.0
+
+    def test_trials_do_not_leave_their_training_functions_behind(
+        self, tmp_path, monkeypatch
+    ):
+        # Only numbers: every gradient is dense, and Keras' optimizer step
+        # then traces `all_reduce` as a custom gradient, whose registration
+        # kept each trial's whole training function alive (memory crept up
+        # trial after trial, and frozen, those objects were never collected).
+        from automl_keras.search.progress import traced_gradients
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(900, 3)).astype("float32")
+        y = x @ np.array([1.0, -1.0, 0.5], dtype="float32")
+        from automl_keras.search.runner import SearchTuner
+
+        ended, real_end = [], SearchTuner.on_trial_end
+
+        def on_trial_end(tuner, trial):
+            ended.append(traced_gradients())
+            real_end(tuner, trial)
+
+        monkeypatch.setattr(SearchTuner, "on_trial_end", on_trial_end)
+        before = traced_gradients()
+        reg = ak.StructuredDataRegressor(
+            max_trials=3, tuner="random", seed=0, directory=tmp_path
+        )
+        reg.fit(x, y, epochs=1, verbose=0)
+        assert len(ended) == 3
+        first_trials = ended[1] - before
+        assert first_trials
+        # Those of the first two trials are gone; the last trial's and the
+        # refit's stay until the next search.
+        assert not first_trials & traced_gradients()
