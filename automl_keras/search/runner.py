@@ -173,6 +173,7 @@ class SearchTuner(keras_tuner.engine.base_tuner.BaseTuner):
                 self._try_run_and_update_trial(trial, data, callbacks=callbacks)
                 self.on_trial_end(trial)
         finally:
+            release_traced_gradients(self.kept_gradients)
             gc.unfreeze()
         self.on_search_end()
 

@@ -452,8 +452,7 @@ class TestTracedGradients:
         )
         reg.fit(x, y, epochs=1, verbose=0)
         assert len(ended) == 3
-        first_trials = ended[1] - before
-        assert first_trials
-        # Those of the first two trials are gone; the last trial's and the
-        # refit's stay until the next search.
-        assert not first_trials & traced_gradients()
+        trials = ended[2] - before
+        assert trials
+        # The trials' are gone (the refit's stay until the next search).
+        assert not trials & traced_gradients()
