@@ -17,6 +17,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from automl_keras.search.budget import WallClockBudget
 from automl_keras.search.config import SearchConfig
+from automl_keras.search.progress import traced_gradients
 from automl_keras.search.runner import SearchTuner
 from automl_keras.search.store import TrialStore
 
@@ -90,6 +91,8 @@ class WorkerTuner(SearchTuner):
         self.tuner_id = f"worker-{os.getpid()}"
         self.logger = None
         self._any_completed = any_completed
+        self.refused_seconds = 0.0
+        self.kept_gradients = traced_gradients()
         self.budget = WallClockBudget(
             setup.config.time_limit,
             setup.wall_start,
