@@ -56,6 +56,10 @@ class Input(Node):
     keyed = False
     #: Whether a DataFrame with a target column can be given for this input.
     takes_frame = False
+    #: Whether models of this input have small training steps (tables,
+    #: series): several run per call of the traced training function
+    #: (`GraphHyperModel.steps_per_execution`).
+    small_steps = False
 
     def __init__(self, name: str | None = None):
         super().__init__()
@@ -189,6 +193,7 @@ class StructuredDataInput(Input):
     """
 
     default_name = "structured_data"
+    small_steps = True
     keyed = True
     takes_frame = True
     profile_class = StructuredProfile
@@ -464,6 +469,7 @@ class TimeSeriesInput(Input):
     """
 
     default_name = "time_series"
+    small_steps = True
     profile_class = TimeSeriesProfile
 
     def __init__(

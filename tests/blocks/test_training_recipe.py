@@ -127,3 +127,38 @@ def test_short_trials_run_eagerly_and_exported_models_do_not(tmp_path):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_long_table_trainings_run_several_steps_per_call(tmp_path):
+    g, arrays = graph()
+    hp = keras_tuner.HyperParameters
+    # Early stopping, or at least LONG_TRAINING_STEPS steps: 16 per call.
+    for steps, epochs in ((2, None), (100, 10)):
+        model = GraphHyperModel(g, steps_per_epoch=steps, epochs=epochs).build(hp())
+        assert model.steps_per_execution == 16
+    # A short training: the longer tracing of the loop would not pay.
+    assert (
+        GraphHyperModel(g, steps_per_epoch=5, epochs=5).build(hp()).steps_per_execution
+        == 1
+    )
+    # Images: one step per call (the deadline acts after each batch).
+    image = ak.ImageInput()
+    head = ak.ClassificationHead()
+    images = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32")
+    image.analyse(images)
+    head.analyse(np.arange(8) % 2)
+    image_graph = Graph(image, head(ak.ConvBlock(num_blocks=1)(image)))
+    model = GraphHyperModel(image_graph, steps_per_epoch=2).build(hp())
+    assert model.steps_per_execution == 1
+    # The same training as one step per call, and a saved model keeps 1.
+    many = GraphHyperModel(g, steps_per_epoch=3).build(hp())
+    one = GraphHyperModel(g, steps_per_epoch=3).build(hp())
+    one.steps_per_execution = 1
+    one.set_weights(many.get_weights())
+    y = np.arange(40.0)
+    for model in (many, one):
+        model.fit(arrays, y, batch_size=4, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(many.get_weights(), one.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    many.save(tmp_path / "many.keras")
+    assert keras.models.load_model(tmp_path / "many.keras").steps_per_execution == 1
